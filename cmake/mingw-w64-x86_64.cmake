@@ -1,0 +1,16 @@
+# Cross toolchain for the Windows leg: mingw-w64 (the -posix thread model, which
+# has std::mutex and std::thread) targeting x86_64 Windows. Tests run under Wine.
+set(CMAKE_SYSTEM_NAME Windows)
+set(CMAKE_SYSTEM_PROCESSOR x86_64)
+set(RP_MINGW_PREFIX x86_64-w64-mingw32)
+set(CMAKE_C_COMPILER ${RP_MINGW_PREFIX}-gcc-posix)
+set(CMAKE_CXX_COMPILER ${RP_MINGW_PREFIX}-g++-posix)
+set(CMAKE_RC_COMPILER ${RP_MINGW_PREFIX}-windres)
+set(CMAKE_FIND_ROOT_PATH /usr/${RP_MINGW_PREFIX})
+set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
+set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
+if(NOT DEFINED CMAKE_CROSSCOMPILING_EMULATOR)
+  set(CMAKE_CROSSCOMPILING_EMULATOR wine)
+endif()

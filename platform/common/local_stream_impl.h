@@ -1,0 +1,26 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "rp/platform/local_stream.h"
+
+namespace rp::platform {
+
+// What each platform's stream provides. LocalStream forwards to it; a
+// platform may have several (Windows: completion-port pipes and event-driven
+// transferable pipes).
+class LocalStream::Impl {
+ public:
+  virtual ~Impl() = default;
+  virtual bool is_open() const noexcept = 0;
+  virtual boost::asio::any_io_executor get_executor() const = 0;
+  virtual boost::asio::awaitable<boost::system::result<std::size_t>> ReadSome(
+      boost::asio::mutable_buffer buffer) = 0;
+  virtual boost::asio::awaitable<boost::system::result<std::size_t>> WriteSome(
+      boost::asio::const_buffer buffer) = 0;
+  virtual void Cancel() noexcept = 0;
+  virtual void Close() noexcept = 0;
+  virtual bool is_transferable() const noexcept = 0;
+  virtual boost::system::result<PlatformHandle> ReleaseHandle() = 0;
+};
+
+}  // namespace rp::platform

@@ -1,0 +1,36 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <boost/system/result.hpp>
+
+namespace rp::platform {
+
+// Facts about this host and user that endpoint naming needs. They reach the
+// OS-free layers as values; nothing here writes to the filesystem.
+enum class OsFlavor { kLinux, kMacOS, kWindows };
+
+OsFlavor CurrentOs() noexcept;
+
+// The per-OS identity string whose BLAKE3 names this user's endpoints:
+// Linux "{uid}:{machine_id}" (or "{uid}:boot:{boot_id}" without a machine
+// id), macOS "{uid}:{IOPlatformUUID}", Windows "windows-sid:{hex of the
+// token user SID bytes}".
+boost::system::result<std::string> CurrentUserIdentityString();
+
+// Real uid on POSIX; 0 on Windows.
+std::uint32_t CurrentUid() noexcept;
+
+// Where this user's sockets live: Linux $XDG_RUNTIME_DIR, macOS $TMPDIR;
+// nullopt when unset or empty (callers fall back to /tmp as specified).
+std::optional<std::string> RuntimeDirectoryFromEnvironment();
+
+// Creates `path` (and missing parents) readable by this user only (POSIX
+// mode 0700) and checks the result: a real directory, owned by this user,
+// no group/other bits. Fails with Error::kInsecureDirectory otherwise.
+boost::system::error_code EnsurePrivateDirectory(const std::string& path);
+
+}  // namespace rp::platform

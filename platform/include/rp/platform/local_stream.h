@@ -1,0 +1,86 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/system/result.hpp>
+
+#include "rp/platform/platform_handle.h"
+
+namespace rp::platform {
+
+// LocalStream is one connected local IPC byte stream: a Unix domain stream
+// socket on POSIX, a named-pipe instance on Windows. It owns its handle.
+//
+// I/O is asynchronous (C++20 coroutines on Boost.Asio) and runs on the
+// executor given at creation; callers must use one strand/thread per stream.
+// Errors come back as values, never as exceptions. A clean close by the peer
+// is reported as boost::asio::error::eof on every platform.
+//
+// A stream is "transferable" when its handle can be handed to another
+// process (ReleaseHandle()). On Windows that requires the pipe never to have
+// been bound to this process's I/O completion port, so streams accepted by a
+// transferable LocalListener do their I/O with events instead.
+class LocalStream {
+ public:
+  class Impl;
+
+  LocalStream() noexcept;
+  explicit LocalStream(std::unique_ptr<Impl> impl) noexcept;
+  LocalStream(LocalStream&&) noexcept;
+  LocalStream& operator=(LocalStream&&) noexcept;
+  ~LocalStream();
+
+  // Connects to a listener at `address` (socket path, or \\.\pipe\ name; a
+  // bare pipe name is accepted too). On Windows, "all pipe instances busy" is
+  // retried until `timeout`; a missing listener fails at once.
+  static boost::asio::awaitable<boost::system::result<LocalStream>> Connect(
+      boost::asio::any_io_executor executor, std::string address,
+      std::chrono::milliseconds timeout);
+
+  // Wraps an already-connected handle (for example one received from another
+  // process). The handle is validated to be a stream socket / pipe.
+  static boost::system::result<LocalStream> Adopt(boost::asio::any_io_executor executor,
+                                                  PlatformHandle connected);
+
+  bool is_open() const noexcept;
+  boost::asio::any_io_executor get_executor() const;
+
+  // Reads at least one byte (or fails). EOF is boost::asio::error::eof.
+  boost::asio::awaitable<boost::system::result<std::size_t>> ReadSome(
+      boost::asio::mutable_buffer buffer);
+  // Writes at least one byte (or fails).
+  boost::asio::awaitable<boost::system::result<std::size_t>> WriteSome(
+      boost::asio::const_buffer buffer);
+
+  // Cancels pending reads and writes; they complete with operation_aborted.
+  // Safe to call from the stream's executor at any time (deadline timers).
+  void Cancel() noexcept;
+  void Close() noexcept;
+
+  bool is_transferable() const noexcept;
+  // Detaches the OS handle from this process's event loop and returns it;
+  // the stream is closed afterwards. No read or write may be pending.
+  boost::system::result<PlatformHandle> ReleaseHandle();
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads exactly buffer.size() bytes. Returns eof if the peer closed before
+// the first byte and an error (eof too) if it closed in the middle;
+// `bytes_read` (optional) tells how far it got.
+boost::asio::awaitable<boost::system::error_code> ReadExactly(LocalStream& stream,
+                                                              boost::asio::mutable_buffer buffer,
+                                                              std::size_t* bytes_read = nullptr);
+// Writes every byte of `buffer`.
+boost::asio::awaitable<boost::system::error_code> WriteAll(LocalStream& stream,
+                                                           boost::asio::const_buffer buffer);
+
+}  // namespace rp::platform

@@ -1,0 +1,133 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "posix/posix_compat.h"
+#include "posix/unix_stream.h"
+#include "rp/platform/errors.h"
+
+namespace rp::platform {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using boost::system::system_category;
+using posix::UnixSocket;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// A connected Unix domain stream socket driven by the io_context's reactor.
+// Transferable: ReleaseHandle() deregisters the fd from the reactor first
+// (asio's release() does EPOLL_CTL_DEL; close() would not while another
+// process holds the same open file description).
+class UnixStream final : public LocalStream::Impl {
+ public:
+  explicit UnixStream(UnixSocket socket)
+      : executor_(socket.get_executor()), socket_(std::move(socket)) {}
+
+  bool is_open() const noexcept override { return socket_.is_open(); }
+  asio::any_io_executor get_executor() const override { return executor_; }
+
+  asio::awaitable<boost::system::result<std::size_t>> ReadSome(
+      asio::mutable_buffer buffer) override {
+    auto [ec, n] = co_await socket_.async_read_some(buffer, kTuple);
+    if (ec) co_return ec;
+    co_return n;
+  }
+
+  asio::awaitable<boost::system::result<std::size_t>> WriteSome(
+      asio::const_buffer buffer) override {
+    auto [ec, n] = co_await socket_.async_write_some(buffer, kTuple);
+    if (ec) co_return ec;
+    co_return n;
+  }
+
+  void Cancel() noexcept override {
+    error_code ignored;
+    socket_.cancel(ignored);
+  }
+  void Close() noexcept override {
+    error_code ignored;
+    socket_.close(ignored);
+  }
+  bool is_transferable() const noexcept override { return true; }
+
+  boost::system::result<PlatformHandle> ReleaseHandle() override {
+    error_code ec;
+    int fd = socket_.release(ec);
+    if (ec) return ec;
+    return PlatformHandle(fd);
+  }
+
+ private:
+  asio::any_io_executor executor_;
+  UnixSocket socket_;
+};
+
+}  // namespace
+
+namespace posix {
+
+LocalStream MakeUnixStream(UnixSocket socket) {
+  DisableSigpipe(socket.native_handle());
+  return LocalStream(std::make_unique<UnixStream>(std::move(socket)));
+}
+
+boost::system::result<LocalStream> AdoptUnixFd(asio::any_io_executor executor, PlatformHandle fd) {
+  int type = 0;
+  socklen_t len = sizeof(type);
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+    return error_code(errno, system_category());
+  }
+  sockaddr_storage addr{};
+  socklen_t addr_len = sizeof(addr);
+  if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &addr_len) != 0) {
+    return error_code(errno, system_category());
+  }
+  if (type != SOCK_STREAM || addr.ss_family != AF_UNIX) {
+    return error_code(ENOTSOCK, system_category());
+  }
+  UnixSocket socket(executor);
+  error_code ec;
+  socket.assign(asio::local::stream_protocol(), fd.get(), ec);
+  if (ec) return ec;
+  (void)fd.release();
+  return MakeUnixStream(std::move(socket));
+}
+
+}  // namespace posix
+
+asio::awaitable<boost::system::result<LocalStream>> LocalStream::Connect(
+    asio::any_io_executor executor, std::string address, std::chrono::milliseconds timeout) {
+  if (address.size() >= sizeof(sockaddr_un::sun_path)) {
+    co_return make_error_code(Error::kPathTooLong);
+  }
+  int fd = posix::CloexecSocket(AF_UNIX, SOCK_STREAM);
+  if (fd < 0) co_return error_code(errno, system_category());
+  UnixSocket socket(executor);
+  error_code ec;
+  socket.assign(asio::local::stream_protocol(), fd, ec);
+  if (ec) {
+    ::close(fd);
+    co_return ec;
+  }
+  asio::steady_timer timer(executor, timeout);
+  using namespace asio::experimental::awaitable_operators;
+  auto outcome = co_await (
+      socket.async_connect(asio::local::stream_protocol::endpoint(address), kTuple) ||
+      timer.async_wait(kTuple));
+  if (outcome.index() == 1) co_return error_code(asio::error::timed_out);
+  if (auto [connect_ec] = std::get<0>(outcome); connect_ec) co_return connect_ec;
+  co_return posix::MakeUnixStream(std::move(socket));
+}
+
+boost::system::result<LocalStream> LocalStream::Adopt(asio::any_io_executor executor,
+                                                      PlatformHandle connected) {
+  return posix::AdoptUnixFd(std::move(executor), std::move(connected));
+}
+
+}  // namespace rp::platform

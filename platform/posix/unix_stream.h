@@ -1,0 +1,21 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <memory>
+
+#include <boost/asio/local/stream_protocol.hpp>
+
+#include "common/local_stream_impl.h"
+
+namespace rp::platform::posix {
+
+using UnixSocket = boost::asio::local::stream_protocol::socket;
+
+// Wraps a connected Unix stream socket as a LocalStream.
+LocalStream MakeUnixStream(UnixSocket socket);
+
+// Wraps a connected Unix stream socket fd (ownership taken).
+boost::system::result<LocalStream> AdoptUnixFd(boost::asio::any_io_executor executor,
+                                               PlatformHandle fd);
+
+}  // namespace rp::platform::posix

@@ -1,0 +1,266 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+// Handing a live connection to another process, with real processes on
+// both platforms: the test process is the listener, one child is the
+// client, another child receives the connection and serves it.
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "broker_v1_envelope.pb.h"
+#include "rp/platform/child_process.h"
+#include "rp/platform/errors.h"
+#include "rp/platform/handle_channel.h"
+#include "rp/platform/host.h"
+#include "rp/platform/local_listener.h"
+#include "rp/transport/connection_transfer.h"
+#include "rp/transport/envelope.h"
+#include "rp/transport/frame_io.h"
+#include "support/async_test.h"
+#include "support/child_registry.h"
+#include "support/temp_dir.h"
+
+namespace rp::transport {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using platform::HandleChannel;
+using platform::LocalStream;
+using platform::PlatformHandle;
+using test::RunAsync;
+using namespace std::chrono_literals;
+
+constexpr char kChannelEnv[] = "RP_TEST_CHANNEL";
+constexpr char kEarlyBytes[] = "early-bytes";  // sent by the client before any transfer
+constexpr std::size_t kEarlyLength = sizeof(kEarlyBytes) - 1;
+
+std::string Text(const std::vector<std::uint8_t>& v) { return std::string(v.begin(), v.end()); }
+std::vector<std::uint8_t> Bytes(const std::string& s) { return {s.begin(), s.end()}; }
+
+pb::Frame OfferFrame(std::uint64_t correlation_id) {
+  pb::HandoffOffer offer;
+  offer.set_token(std::string(16, '\x5a'));
+  offer.set_service_name("echo");
+  offer.set_correlation_id(correlation_id);
+  return MakeRequest(kHandoffPayloadProtocol, SerializeDeterministic(offer), correlation_id);
+}
+
+// A channel to a freshly launched child `name`; our copy of the child's end
+// is closed, so the child holds the only one.
+struct ChannelToChild {
+  platform::ChildProcess child;
+  HandleChannel channel;
+};
+
+ChannelToChild LaunchWithChannel(asio::io_context& io, const std::string& name,
+                                 std::vector<std::string> args = {}) {
+  auto ends = HandleChannel::CreatePair();
+  EXPECT_TRUE(ends) << ends.error().message();
+  auto& [mine, theirs] = *ends;
+  auto child = test::LaunchSelf(io.get_executor(), name, std::move(args),
+                                {{kChannelEnv, theirs.ToDecimalString()}}, {theirs.get()});
+  EXPECT_TRUE(child) << child.error().message();
+  theirs.reset();
+  auto process = child->DuplicateProcessHandle();
+  EXPECT_TRUE(process);
+  auto channel = HandleChannel::Open(io.get_executor(), std::move(mine), std::move(*process));
+  EXPECT_TRUE(channel);
+  return {std::move(*child), std::move(*channel)};
+}
+
+TEST(ConnectionTransfer, ReceiverGetsEveryByteAndAnswersOnTheSameConnection) {
+  test::TempDir dir;
+  asio::io_context io;
+  const std::size_t baseline = test::HandleBaseline(io);
+  {
+    std::string address = test::UniqueEndpointAddress(dir, "xfer");
+    auto listener = platform::LocalListener::Bind(io.get_executor(), address);
+    ASSERT_TRUE(listener) << listener.error().message();
+    auto receiver = LaunchWithChannel(io, "transfer_receiver");
+    auto client = test::LaunchSelf(io.get_executor(), "transfer_client", {address});
+    ASSERT_TRUE(client) << client.error().message();
+
+    auto accepted = RunAsync(io, listener->Accept());
+    ASSERT_TRUE(accepted) << accepted.error().message();
+    EXPECT_EQ(accepted->peer.pid, client->pid());
+    EXPECT_TRUE(accepted->peer.same_user);
+
+    // Like a broker: read exactly the first frame ourselves...
+    auto hello = RunAsync(io, ReadFrameBody(accepted->stream, kMaxHelloBytes));
+    ASSERT_TRUE(hello) << hello.error().message();
+    EXPECT_EQ(Text(*hello), "hello");
+    // ...then hand the connection, with the bytes behind that frame, over.
+    ASSERT_TRUE(accepted->stream.is_transferable());
+    auto sent = RunAsync(io, SendConnection(receiver.channel, std::move(accepted->stream),
+                                            OfferFrame(42), /*fill_handle_value=*/true));
+    EXPECT_FALSE(sent) << sent.message();
+
+    auto client_exit = RunAsync(io, client->Wait());
+    auto receiver_exit = RunAsync(io, receiver.child.Wait());
+    ASSERT_TRUE(client_exit && receiver_exit);
+    EXPECT_EQ(*client_exit, 0) << "client saw the wrong replies";
+    EXPECT_EQ(*receiver_exit, 0) << "receiver saw the wrong bytes";
+    listener->Close();
+    receiver.channel.Close();
+  }
+  EXPECT_EQ(test::OpenHandleCount(), baseline);
+}
+
+TEST(ConnectionTransfer, SendingToAnExitedProcessFailsAndLeaksNothing) {
+  test::TempDir dir;
+  asio::io_context io;
+  const std::size_t baseline = test::HandleBaseline(io);
+  {
+    auto listener =
+        platform::LocalListener::Bind(io.get_executor(), test::UniqueEndpointAddress(dir, "gone"));
+    ASSERT_TRUE(listener);
+    auto receiver = LaunchWithChannel(io, "exit_at_once");
+    auto code = RunAsync(io, receiver.child.Wait());
+    ASSERT_TRUE(code);
+    EXPECT_EQ(*code, 0);
+
+    auto client = RunAsync(io, LocalStream::Connect(io.get_executor(), listener->address(), 5s));
+    ASSERT_TRUE(client);
+    auto accepted = RunAsync(io, listener->Accept());
+    ASSERT_TRUE(accepted);
+    auto sent = RunAsync(io, SendConnection(receiver.channel, std::move(accepted->stream),
+                                            OfferFrame(1), true));
+    EXPECT_TRUE(sent) << "sending to a process that has exited must fail";
+    // The connection was closed here, so the client is told by EOF.
+    auto eof = RunAsync(io, [&]() -> asio::awaitable<error_code> {
+      char byte;
+      auto n = co_await client->ReadSome(asio::buffer(&byte, 1));
+      co_return n ? error_code() : n.error();
+    }());
+    EXPECT_TRUE(platform::IsDisconnect(eof)) << eof.message();
+    listener->Close();
+  }
+  EXPECT_EQ(test::OpenHandleCount(), baseline);
+}
+
+TEST(ConnectionTransfer, BrokenChannelFailsAndLeaksNothing) {
+  test::TempDir dir;
+  asio::io_context io;
+  const std::size_t baseline = test::HandleBaseline(io);
+  {
+    auto listener =
+        platform::LocalListener::Bind(io.get_executor(), test::UniqueEndpointAddress(dir, "brk"));
+    ASSERT_TRUE(listener);
+    auto ends = HandleChannel::CreatePair();
+    ASSERT_TRUE(ends);
+    auto channel = HandleChannel::Open(io.get_executor(), std::move(ends->first));
+    ASSERT_TRUE(channel);
+    ends->second.reset();  // nobody will ever read
+
+    auto client = RunAsync(io, LocalStream::Connect(io.get_executor(), listener->address(), 5s));
+    ASSERT_TRUE(client);
+    auto accepted = RunAsync(io, listener->Accept());
+    ASSERT_TRUE(accepted);
+    auto sent = RunAsync(io, SendConnection(*channel, std::move(accepted->stream), OfferFrame(2)));
+    EXPECT_TRUE(sent);
+    listener->Close();
+  }
+  EXPECT_EQ(test::OpenHandleCount(), baseline);
+}
+
+TEST(ConnectionTransfer, ReceiveRejectsMessagesThatAreNotOneFrameWithOneHandle) {
+  asio::io_context io;
+  const std::size_t baseline = test::HandleBaseline(io);
+  {
+    auto ends = HandleChannel::CreatePair();
+    ASSERT_TRUE(ends);
+    auto a = HandleChannel::Open(io.get_executor(), std::move(ends->first));
+    auto b = HandleChannel::Open(io.get_executor(), std::move(ends->second));
+    ASSERT_TRUE(a && b);
+    // A frame without a handle.
+    auto framed = EncodeFrame(OfferFrame(3));
+    ASSERT_TRUE(framed);
+    EXPECT_FALSE(RunAsync(io, a->Send(*framed, {})));
+    auto none = RunAsync(io, ReceiveConnection(*b, io.get_executor()));
+    ASSERT_FALSE(none);
+    EXPECT_EQ(none.error(), make_error_code(platform::Error::kHandleCountMismatch));
+    // A handle beside bytes that are not a frame: rejected, handle closed.
+    auto spare = HandleChannel::CreatePair();
+    ASSERT_TRUE(spare);
+    platform::NativeHandle h = spare->first.get();
+    EXPECT_FALSE(RunAsync(io, a->Send(Bytes("not a frame"), std::span(&h, 1))));
+    spare->first.reset();
+    spare->second.reset();
+    auto garbage = RunAsync(io, ReceiveConnection(*b, io.get_executor()));
+    ASSERT_FALSE(garbage);
+    EXPECT_EQ(garbage.error(), make_error_code(platform::Error::kMalformedMessage));
+  }
+  EXPECT_EQ(test::OpenHandleCount(), baseline);
+}
+
+int Fail(const char* what) {
+  std::fprintf(stderr, "%s\n", what);
+  return 1;
+}
+
+}  // namespace
+}  // namespace rp::transport
+
+using namespace rp::transport;
+
+// Child: the client. Sends a Hello-like frame and raw bytes in one write,
+// before anyone could have transferred anything, then talks to whoever
+// answers.
+RP_TEST_CHILD(transfer_client) {
+  boost::asio::io_context io;
+  return RunAsync(io, [&]() -> boost::asio::awaitable<int> {
+    auto stream = co_await LocalStream::Connect(io.get_executor(), args.at(0), 5s);
+    if (!stream) co_return Fail("connect failed");
+    auto first = FrameBody(Bytes("hello"));
+    std::vector<std::uint8_t> out = *first;
+    out.insert(out.end(), kEarlyBytes, kEarlyBytes + kEarlyLength);
+    if (co_await rp::platform::WriteAll(*stream, boost::asio::buffer(out))) {
+      co_return Fail("write failed");
+    }
+    auto reply = co_await ReadFrameBody(*stream);
+    if (!reply || Text(*reply) != std::string("got:") + kEarlyBytes) co_return Fail("bad reply");
+    std::string more = "more";
+    if (co_await rp::platform::WriteAll(*stream, boost::asio::buffer(more))) co_return Fail("w2");
+    std::string echo(4, '\0');
+    if (co_await rp::platform::ReadExactly(*stream, boost::asio::buffer(echo))) co_return Fail("r2");
+    co_return echo == "MORE" ? 0 : Fail("bad echo");
+  }());
+}
+
+// Child: receives the connection over its channel and serves it.
+RP_TEST_CHILD(transfer_receiver) {
+  boost::asio::io_context io;
+  auto end = PlatformHandle::FromDecimalString(rp::platform::GetEnv(kChannelEnv).value_or(""));
+  if (!end) return Fail("no channel handle");
+  auto channel = HandleChannel::Open(io.get_executor(), std::move(*end));
+  if (!channel) return Fail("cannot open channel");
+  return RunAsync(io, [&]() -> boost::asio::awaitable<int> {
+    auto received = co_await ReceiveConnection(*channel, io.get_executor());
+    if (!received) co_return Fail("receive failed");
+    if (ValidateEnvelope(received->frame, pb::FRAME_KIND_REQUEST, kHandoffPayloadProtocol)) {
+      co_return Fail("bad envelope");
+    }
+    pb::HandoffOffer offer;
+    if (!offer.ParseFromString(received->frame.payload()) || offer.correlation_id() != 42 ||
+        received->frame.request_id() != 42) {
+      co_return Fail("bad offer");
+    }
+    if ((rp::platform::CurrentOs() == rp::platform::OsFlavor::kWindows) !=
+        (offer.handle_value() != 0)) {
+      co_return Fail("handle_value must be filled on Windows only");
+    }
+    LocalStream& s = received->stream;
+    std::string early(kEarlyLength, '\0');
+    if (co_await rp::platform::ReadExactly(s, boost::asio::buffer(early)) || early != kEarlyBytes) {
+      co_return Fail("early bytes lost");
+    }
+    if (!co_await WriteFrameBody(s, Bytes("got:" + early))) co_return Fail("reply failed");
+    std::string more(4, '\0');
+    if (co_await rp::platform::ReadExactly(s, boost::asio::buffer(more))) co_return Fail("r2");
+    for (char& c : more) c = static_cast<char>(std::toupper(c));
+    if (co_await rp::platform::WriteAll(s, boost::asio::buffer(more))) co_return Fail("w2");
+    co_return 0;
+  }());
+}
+
+RP_TEST_CHILD(exit_at_once) { return 0; }
