@@ -53,10 +53,16 @@ endif()
 # BLAKE3: the reference C implementation that Debian ships inside
 # librust-blake3-dev. Portable code only (no SIMD dispatch): names and
 # executable hashes are small inputs.
-file(GLOB RP_BLAKE3_DIRS LIST_DIRECTORIES true /usr/share/cargo/registry/blake3-*/c)
-list(SORT RP_BLAKE3_DIRS)
-list(POP_BACK RP_BLAKE3_DIRS RP_BLAKE3_DIR)
-set(RP_BLAKE3_DIR "${RP_BLAKE3_DIR}" CACHE PATH "BLAKE3 reference C sources")
+# Elsewhere, point RP_BLAKE3_DIR at the c/ folder of a BLAKE3 checkout.
+if(NOT RP_BLAKE3_DIR)
+  file(GLOB rp_blake3_candidates LIST_DIRECTORIES true /usr/share/cargo/registry/blake3-*/c)
+  list(SORT rp_blake3_candidates)
+  list(LENGTH rp_blake3_candidates rp_blake3_count)
+  if(rp_blake3_count GREATER 0)
+    list(GET rp_blake3_candidates -1 rp_blake3_found)
+  endif()
+  set(RP_BLAKE3_DIR "${rp_blake3_found}" CACHE PATH "BLAKE3 reference C sources" FORCE)
+endif()
 if(NOT EXISTS "${RP_BLAKE3_DIR}/blake3.c")
   message(FATAL_ERROR "BLAKE3 C sources not found; install librust-blake3-dev")
 endif()

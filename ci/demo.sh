@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The README's first command: installs the build dependencies, builds, and
+# runs the demo (today: a live connection handed from one process to
+# another; later: the broker demo).
+set -euo pipefail
+source "$(dirname "$0")/lib/common.sh"
+rp_apt_install "${RP_BASE_PACKAGES[@]}"
+build="$RP_ROOT/build/demo"
+# shellcheck disable=SC2046
+cmake -S "$RP_ROOT" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DRP_BUILD_TESTS=OFF \
+  $(rp_ccache_args) >/dev/null
+cmake --build "$build" -j"$(nproc)" --target rp-transfer-demo
+exec "$build/demo/rp-transfer-demo"
