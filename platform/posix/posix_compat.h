@@ -9,6 +9,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
+#include <cstdint>
+
+#include <boost/system/error_code.hpp>
 
 namespace rp::platform::posix {
 
@@ -81,6 +85,9 @@ inline void DisableSigpipe(int fd) {
   (void)fd;
 #endif
 }
+
+// Fills `out` with `size` bytes from the kernel CSPRNG.
+boost::system::error_code FillRandom(std::uint8_t* out, std::size_t size);
 
 // Closes every fd >= `low` in this (freshly forked) process except those in
 // the sorted list `keep`. Async-signal-safe.

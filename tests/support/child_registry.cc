@@ -2,6 +2,7 @@
 #include "support/child_registry.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string_view>
 
@@ -22,6 +23,13 @@ bool RegisterChild(const char* name, ChildMain main) {
 }
 
 int RunChildIfRequested(int argc, char** argv) {
+  // A process launched by something else (the broker launching "backends")
+  // cannot pass arguments; it names the child in the environment instead.
+  if (const char* env = std::getenv(kChildEnv); env && *env) {
+    auto it = Registry().find(env);
+    if (it == Registry().end()) return 99;
+    return it->second(std::vector<std::string>(argv + 1, argv + argc));
+  }
   if (argc < 2) return -1;
   std::string_view first = argv[1];
   if (first.substr(0, kChildFlag.size()) != kChildFlag) return -1;

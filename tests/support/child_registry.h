@@ -11,6 +11,10 @@
 // scope; the body sees `args` (the arguments after the name).
 namespace rp::test {
 
+// Alternatively the environment variable RP_TEST_CHILD=<name> selects the
+// child (for processes launched by the broker, which passes no arguments).
+inline constexpr char kChildEnv[] = "RP_TEST_CHILD";
+
 using ChildMain = int (*)(const std::vector<std::string>& args);
 
 bool RegisterChild(const char* name, ChildMain main);

@@ -1,5 +1,6 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 // macOS has no close_range(2); walk up to the descriptor table size.
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "posix/posix_compat.h"
@@ -17,5 +18,10 @@ void CloseFdsExcept(int low, const int* keep, int keep_count) {
 }
 
 const char* OpenFdDirectory() { return "/dev/fd"; }
+
+boost::system::error_code FillRandom(std::uint8_t* out, std::size_t size) {
+  ::arc4random_buf(out, size);
+  return {};
+}
 
 }  // namespace rp::platform::posix

@@ -1,5 +1,6 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #include <linux/close_range.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -19,5 +20,18 @@ void CloseFdsExcept(int low, const int* keep, int keep_count) {
 }
 
 const char* OpenFdDirectory() { return "/proc/self/fd"; }
+
+boost::system::error_code FillRandom(std::uint8_t* out, std::size_t size) {
+  std::size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::getrandom(out + done, size - done, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return boost::system::error_code(errno, boost::system::system_category());
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return {};
+}
 
 }  // namespace rp::platform::posix

@@ -1,0 +1,287 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+//
+// The backend SDK: bind backend_pipe, report ready to the broker over the
+// control channel, serve connections, stop when asked (spec §4.3, §4.4).
+
+#include "rp/backend/backend.h"
+
+#include <chrono>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "broker_v1_manifest.pb.h"
+#include "rp/broker/contract.h"
+#include "rp/platform/child_process.h"
+#include "rp/platform/errors.h"
+#include "rp/platform/handle_channel.h"
+#include "rp/platform/local_listener.h"
+#include "rp/platform/system.h"
+#include "rp/transport/endpoint_names.h"
+#include "rp/transport/envelope.h"
+#include "rp/transport/framing.h"
+
+namespace rp::backend {
+namespace {
+
+namespace asio = boost::asio;
+namespace pb = ::running_process::broker::v1;
+using boost::system::error_code;
+
+// How long the accept loop rests when the process is out of descriptors /
+// handles, so that finishing connections can free some.
+constexpr std::chrono::milliseconds kExhaustionBackoff{50};
+
+std::string EnvOrEmpty(const char* name) {
+  return platform::GetEnv(name).value_or(std::string());
+}
+
+// BLAKE3 of the file at `path` (UTF-8), 32 bytes.
+boost::system::result<std::string> HashFile(const std::string& path) {
+  std::filesystem::path fs_path(std::u8string(path.begin(), path.end()));
+  std::error_code size_error;
+  const std::uintmax_t size = std::filesystem::file_size(fs_path, size_error);
+  if (size_error) return boost::system::error_code(size_error);
+  std::ifstream in(fs_path, std::ios::binary);
+  std::vector<std::uint8_t> contents(static_cast<std::size_t>(size));
+  if (!in || !in.read(reinterpret_cast<char*>(contents.data()),
+                      static_cast<std::streamsize>(contents.size()))) {
+    return boost::system::errc::make_error_code(boost::system::errc::io_error);
+  }
+  auto digest = transport::Blake3(contents);
+  return std::string(digest.begin(), digest.end());
+}
+
+std::uint64_t NowUnixMs() {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                        std::chrono::system_clock::now().time_since_epoch())
+                                        .count());
+}
+
+// The framed "ready" EVENT: this process's DaemonProcess identity.
+boost::system::result<std::vector<std::uint8_t>> BuildReadyMessage(
+    const BackendEnvironment& environment, std::uint64_t started_at_unix_ms) {
+  auto exe_path = platform::CurrentExecutablePath();
+  if (!exe_path) return exe_path.error();
+  auto exe_hash = HashFile(*exe_path);
+  if (!exe_hash) return exe_hash.error();
+
+  pb::DaemonProcess identity;
+  identity.set_pid(platform::CurrentProcessId());
+  identity.set_exe_path(*exe_path);
+  identity.set_exe_hash_algorithm("blake3");
+  identity.set_exe_hash(*exe_hash);
+  identity.set_started_at_unix_ms(started_at_unix_ms);
+  identity.mutable_ipc_endpoint()->set_namespace_id(environment.backend_namespace);
+  identity.mutable_ipc_endpoint()->set_path(environment.backend_pipe);
+
+  pb::Frame frame =
+      transport::MakeEvent(broker::kBackendControlPayloadProtocol,
+                           transport::SerializeDeterministic(identity), broker::kReadyRequestId);
+  auto encoded = transport::EncodeFrame(frame);
+  if (!encoded) return boost::system::errc::make_error_code(boost::system::errc::message_size);
+  return std::move(*encoded);
+}
+
+// Errors that concern one incoming connection only (it went away before we
+// accepted it); the listener itself is fine.
+bool IsTransientAcceptError(const error_code& ec) {
+  return ec == asio::error::connection_aborted || ec == asio::error::connection_reset ||
+         ec == asio::error::interrupted || ec == asio::error::try_again ||
+         ec == asio::error::would_block ||
+         ec == boost::system::errc::make_error_code(boost::system::errc::protocol_error) ||
+         platform::IsDisconnect(ec);
+}
+
+// Channel errors after which the next message can still be read.
+bool IsRejectedMessage(const error_code& ec) {
+  return ec == platform::Error::kHandleCountMismatch ||
+         ec == platform::Error::kControlDataTruncated;
+}
+
+}  // namespace
+
+boost::system::result<BackendEnvironment> BackendEnvironment::FromProcessEnvironment() {
+  BackendEnvironment environment;
+  environment.service_name = EnvOrEmpty(broker::kEnvServiceName);
+  environment.service_version = EnvOrEmpty(broker::kEnvServiceVersion);
+  environment.backend_pipe = EnvOrEmpty(broker::kEnvBackendPipe);
+  if (environment.service_name.empty() || environment.service_version.empty() ||
+      environment.backend_pipe.empty()) {
+    return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
+  }
+  environment.backend_namespace = EnvOrEmpty(broker::kEnvBackendNamespace);
+  environment.instance = EnvOrEmpty(broker::kEnvInstance);
+  environment.traceparent = EnvOrEmpty(broker::kEnvTraceparent);
+  environment.tracestate = EnvOrEmpty(broker::kEnvTracestate);
+  if (auto handle = platform::GetEnv(broker::kEnvControlHandle); handle && !handle->empty()) {
+    environment.control_handle = std::move(*handle);
+  }
+  return environment;
+}
+
+// The state behind a Backend: its listener, its control channel (closed
+// when the backend was not launched by our broker) and the stop flag. Lives
+// on one executor; Run() must have returned before it is destroyed.
+class Backend::Impl {
+ public:
+  Impl(asio::any_io_executor executor, BackendEnvironment environment, ConnectionHandler handler,
+       platform::LocalListener listener, platform::HandleChannel channel,
+       std::vector<std::uint8_t> ready_message)
+      : executor_(std::move(executor)),
+        environment_(std::move(environment)),
+        handler_(std::move(handler)),
+        listener_(std::move(listener)),
+        channel_(std::move(channel)),
+        ready_message_(std::move(ready_message)) {}
+
+  const BackendEnvironment& environment() const { return environment_; }
+
+  asio::awaitable<error_code> Run() {
+    if (channel_.is_open() && !stopping_) {
+      // A broker that is already gone does not stop us from serving.
+      (void)co_await channel_.Send(ready_message_, {});
+    }
+    using namespace asio::experimental::awaitable_operators;
+    // Neither loop throws; each ends the other when it finishes.
+    co_return co_await (AcceptLoop() && ControlLoop());
+  }
+
+  void Stop() {
+    stopping_ = true;
+    listener_.Close();
+    channel_.Cancel();
+  }
+
+ private:
+  asio::awaitable<error_code> AcceptLoop() {
+    error_code result;
+    asio::steady_timer backoff(executor_);
+    while (!stopping_) {
+      auto accepted = co_await listener_.Accept();
+      if (accepted) {
+        Serve(std::move(accepted->stream));
+        continue;
+      }
+      const error_code ec = accepted.error();
+      if (stopping_) break;
+      if (platform::IsResourceExhaustion(ec)) {
+        backoff.expires_after(kExhaustionBackoff);
+        (void)co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+        continue;
+      }
+      if (IsTransientAcceptError(ec)) continue;
+      result = ec;
+      break;
+    }
+    // Also ends the control loop.
+    Stop();
+    co_return result;
+  }
+
+  asio::awaitable<void> ControlLoop() {
+    if (!channel_.is_open()) co_return;
+    while (!stopping_) {
+      auto message = co_await channel_.Receive();
+      if (stopping_) break;
+      if (!message) {
+        if (IsRejectedMessage(message.error())) continue;
+        // EOF or a broken channel: the broker may have died. Keep serving.
+        break;
+      }
+      auto decoded = transport::TryDecodeFrame(message->bytes);
+      if (!decoded || !*decoded || (*decoded)->consumed != message->bytes.size()) continue;
+      const pb::Frame& frame = (*decoded)->frame;
+      if (!transport::ValidateEnvelope(frame, pb::FRAME_KIND_REQUEST,
+                                       broker::kBackendControlPayloadProtocol)) {
+        Stop();  // "stop"
+        break;
+      }
+      // Anything else (handoff offers included, for now) is ignored; its
+      // handles close with `message`.
+    }
+  }
+
+  // Runs the handler for one connection, detached: whatever it does (or
+  // throws) does not reach the accept loop.
+  void Serve(platform::LocalStream stream) {
+    asio::awaitable<void> work;
+    try {
+      work = handler_(std::move(stream));
+    } catch (...) {
+      return;
+    }
+    asio::co_spawn(executor_, std::move(work), [](std::exception_ptr) {});
+  }
+
+  asio::any_io_executor executor_;
+  BackendEnvironment environment_;
+  ConnectionHandler handler_;
+  platform::LocalListener listener_;
+  platform::HandleChannel channel_;
+  std::vector<std::uint8_t> ready_message_;
+  bool stopping_ = false;
+};
+
+Backend::Backend() noexcept = default;
+Backend::Backend(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+Backend::Backend(Backend&&) noexcept = default;
+Backend& Backend::operator=(Backend&&) noexcept = default;
+Backend::~Backend() = default;
+
+boost::system::result<Backend> Backend::Create(asio::any_io_executor executor,
+                                               BackendEnvironment environment,
+                                               ConnectionHandler handler) {
+  if (environment.backend_pipe.empty() || !handler) {
+    return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
+  }
+  const std::uint64_t started_at_unix_ms = NowUnixMs();
+
+  // The control channel first: its handle is ours to close whatever happens.
+  platform::HandleChannel channel;
+  std::vector<std::uint8_t> ready_message;
+  if (environment.control_handle) {
+    auto end = platform::PlatformHandle::FromDecimalString(*environment.control_handle);
+    if (!end) return end.error();
+    auto opened = platform::HandleChannel::Open(executor, std::move(*end));
+    if (!opened) return opened.error();
+    channel = std::move(*opened);
+    auto message = BuildReadyMessage(environment, started_at_unix_ms);
+    if (!message) return message.error();
+    ready_message = std::move(*message);
+  }
+
+  auto listener = platform::LocalListener::Bind(executor, environment.backend_pipe);
+  if (!listener) return listener.error();
+
+  return Backend(std::make_unique<Impl>(std::move(executor), std::move(environment),
+                                        std::move(handler), std::move(*listener),
+                                        std::move(channel), std::move(ready_message)));
+}
+
+asio::awaitable<error_code> Backend::Run() {
+  if (!impl_) {
+    co_return boost::system::errc::make_error_code(boost::system::errc::bad_file_descriptor);
+  }
+  co_return co_await impl_->Run();
+}
+
+void Backend::Stop() {
+  if (impl_) impl_->Stop();
+}
+
+const BackendEnvironment& Backend::environment() const {
+  static const BackendEnvironment kEmpty;
+  return impl_ ? impl_->environment() : kEmpty;
+}
+
+}  // namespace rp::backend

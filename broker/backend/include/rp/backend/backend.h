@@ -1,0 +1,72 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/system/result.hpp>
+
+#include "rp/platform/local_stream.h"
+
+namespace rp::backend {
+
+// What the broker told a launched backend through its environment (spec
+// §4.3 plus our control channel handle).
+struct BackendEnvironment {
+  std::string service_name;
+  std::string service_version;
+  std::string backend_pipe;       // the endpoint to bind and serve
+  std::string backend_namespace;  // instance id
+  std::string instance;
+  std::string traceparent;
+  std::string tracestate;
+  std::optional<std::string> control_handle;  // decimal; absent when not launched by our broker
+
+  // Reads the variables; fails (invalid_argument) when a required one
+  // (service name, version, backend pipe) is missing.
+  static boost::system::result<BackendEnvironment> FromProcessEnvironment();
+};
+
+// Called once per client connection, on the backend's executor. The
+// coroutine owns the stream; the backend serves other connections meanwhile.
+using ConnectionHandler = std::function<boost::asio::awaitable<void>(platform::LocalStream)>;
+
+// Backend is what a service links to be launched by the broker: it binds
+// `backend_pipe`, opens the control channel, reports ready (with its
+// DaemonProcess identity) once the listener is bound, and serves every
+// accepted connection with the handler. It stops when Stop() is called or
+// the broker asks it to over the control channel. If the broker goes away
+// the backend keeps serving its clients. All on one executor.
+class Backend {
+ public:
+  class Impl;
+
+  Backend() noexcept;
+  explicit Backend(std::unique_ptr<Impl> impl) noexcept;
+  Backend(Backend&&) noexcept;
+  Backend& operator=(Backend&&) noexcept;
+  ~Backend();
+
+  // Binds the listener and opens the control channel (if any). Does not
+  // report ready yet.
+  static boost::system::result<Backend> Create(boost::asio::any_io_executor executor,
+                                               BackendEnvironment environment,
+                                               ConnectionHandler handler);
+
+  // Reports ready, then accepts until stopped. Returns the reason it stopped
+  // (empty error code for a requested stop).
+  boost::asio::awaitable<boost::system::error_code> Run();
+  void Stop();
+
+  const BackendEnvironment& environment() const;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rp::backend

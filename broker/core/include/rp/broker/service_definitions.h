@@ -1,0 +1,63 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <optional>
+#include <string>
+#include <variant>
+
+#include <boost/system/error_code.hpp>
+
+#include "broker_v1_service_def.pb.h"
+
+namespace rp::broker {
+
+namespace pb = ::running_process::broker::v1;
+
+// Why a service definition could not be used. `not_found` separates "no
+// such service" (ERROR_SERVICE_UNKNOWN "was not found") from everything else
+// ("could not be loaded: <text>").
+struct ServiceDefinitionError {
+  bool not_found = false;
+  std::string text;
+};
+
+// ServiceDefinitionStore reads and writes `<service>.servicedef` files
+// (raw protobuf ServiceDefinition, spec §7) in one directory. Every Load
+// re-reads from disk and re-validates: the directory must be private to
+// this user, the file must be a regular file (symlinks are refused), and
+// the definition must name the service it was loaded for. A
+// `<service>.servicedef.v2` file is preferred and gets exactly the same
+// checks (it decodes as v1; field 10 is skipped). Stateless and
+// thread-compatible.
+class ServiceDefinitionStore {
+ public:
+  explicit ServiceDefinitionStore(std::string directory) : directory_(std::move(directory)) {}
+
+  // RUNNING_PROCESS_SERVICE_DEF_DIR, else the platform default (spec §7.1).
+  static std::string DefaultDirectory();
+
+  std::variant<pb::ServiceDefinition, ServiceDefinitionError> Load(
+      const std::string& service_name) const;
+
+  // Validates `definition` and writes it atomically (temporary file, then
+  // rename) with owner-only permissions, creating the directory private.
+  // Returns the written path, or an error text.
+  std::variant<std::string, ServiceDefinitionError> Install(
+      const pb::ServiceDefinition& definition) const;
+
+  std::string PathFor(const std::string& service_name) const;
+  const std::string& directory() const { return directory_; }
+
+ private:
+  std::string directory_;
+};
+
+// The loader's validation rules (spec §7.3), as the error text or nullopt.
+std::optional<std::string> ValidateServiceDefinition(const pb::ServiceDefinition& definition,
+                                                     const std::string& requested_name);
+
+// Instance id of a definition: "private:<service>", "shared" or
+// "explicit:<name>" (spec §4.9).
+std::string InstanceId(const pb::ServiceDefinition& definition);
+
+}  // namespace rp::broker

@@ -1,0 +1,212 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#include "rp/broker/service_definitions.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "rp/broker/contract.h"
+#include "rp/broker/hello_policy.h"
+#include "rp/platform/child_process.h"
+#include "rp/platform/errors.h"
+#include "rp/platform/host.h"
+#include "rp/platform/system.h"
+#include "rp/transport/endpoint_names.h"
+#include "rp/transport/framing.h"
+
+namespace rp::broker {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr std::uintmax_t kMaxDefinitionBytes = 1 << 20;
+
+ServiceDefinitionError Failure(std::string text) { return {false, std::move(text)}; }
+
+std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
+
+std::optional<std::string> CheckPath(const char* field, const std::string& value,
+                                     bool allow_empty) {
+  if (value.empty()) {
+    if (allow_empty) return std::nullopt;
+    return std::string("service-definition ") + field + " is invalid: " + Quoted(value) +
+           " (must not be empty)";
+  }
+  if (!fs::path(value).is_absolute()) {
+    return std::string("service-definition ") + field + " is invalid: " + Quoted(value) +
+           " (must be absolute)";
+  }
+  return std::nullopt;
+}
+
+// Reads one candidate file. nullopt: it does not exist.
+std::optional<std::variant<pb::ServiceDefinition, ServiceDefinitionError>> ReadCandidate(
+    const fs::path& path) {
+  std::error_code ec;
+  auto status = fs::symlink_status(path, ec);
+  if (ec || status.type() == fs::file_type::not_found) {
+    if (ec && ec != std::errc::no_such_file_or_directory) {
+      return Failure("service-definition I/O failed: " + ec.message());
+    }
+    return std::nullopt;
+  }
+  if (status.type() != fs::file_type::regular) {
+    return Failure("service-definition I/O failed: " + path.string() +
+                   " is not a regular file (symlinks are refused)");
+  }
+  auto size = fs::file_size(path, ec);
+  if (ec || size > kMaxDefinitionBytes) {
+    return Failure("service-definition I/O failed: " +
+                   (ec ? ec.message() : path.string() + " is larger than 1 MiB"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (!in) return Failure("service-definition I/O failed: cannot read " + path.string());
+  pb::ServiceDefinition definition;
+  if (!definition.ParseFromString(bytes.str())) {
+    return Failure("service-definition protobuf decode failed: not a ServiceDefinition");
+  }
+  return definition;
+}
+
+std::string JoinHome(const char* rest) {
+  auto home = platform::GetEnv("HOME");
+  fs::path base = (home && !home->empty()) ? fs::path(*home) : fs::temp_directory_path();
+  return (base / rest).string();
+}
+
+}  // namespace
+
+std::string ServiceDefinitionStore::DefaultDirectory() {
+  if (auto dir = platform::GetEnv(kEnvServiceDefDir)) return *dir;
+  switch (platform::CurrentOs()) {
+    case platform::OsFlavor::kWindows: {
+      auto appdata = platform::GetEnv("APPDATA");
+      fs::path base = (appdata && !appdata->empty()) ? fs::path(*appdata)
+                                                     : fs::path("C:\\ProgramData");
+      return (base / "running-process" / "services").string();
+    }
+    case platform::OsFlavor::kMacOS:
+      return JoinHome("Library/Application Support/running-process/services");
+    case platform::OsFlavor::kLinux:
+      break;
+  }
+  auto xdg = platform::GetEnv("XDG_CONFIG_HOME");
+  if (xdg && !xdg->empty()) return (fs::path(*xdg) / "running-process" / "services").string();
+  return JoinHome(".config/running-process/services");
+}
+
+std::string ServiceDefinitionStore::PathFor(const std::string& service_name) const {
+  return (fs::path(directory_) / (service_name + ".servicedef")).string();
+}
+
+std::variant<pb::ServiceDefinition, ServiceDefinitionError> ServiceDefinitionStore::Load(
+    const std::string& service_name) const {
+  if (!transport::IsValidServiceName(service_name)) {
+    return Failure("invalid name " + Quoted(service_name) + ": not [a-z0-9-]{1,64}");
+  }
+  boost::system::error_code dir_error = platform::CheckPrivateDirectory(directory_);
+  if (dir_error == boost::system::errc::no_such_file_or_directory) {
+    return ServiceDefinitionError{true, "service-definition directory " + directory_ +
+                                            " does not exist"};
+  }
+  if (dir_error == platform::Error::kInsecureDirectory) {
+    return Failure("service-definition directory has insecure permissions: " + directory_);
+  }
+  if (dir_error) return Failure("service-definition I/O failed: " + dir_error.message());
+
+  for (const char* suffix : {".servicedef.v2", ".servicedef"}) {
+    auto candidate = ReadCandidate(fs::path(directory_) / (service_name + suffix));
+    if (!candidate) continue;
+    if (auto* error = std::get_if<ServiceDefinitionError>(&*candidate)) return *error;
+    auto& definition = std::get<pb::ServiceDefinition>(*candidate);
+    if (auto invalid = ValidateServiceDefinition(definition, service_name)) {
+      return Failure(*invalid);
+    }
+    return definition;
+  }
+  return ServiceDefinitionError{true, "no " + service_name + ".servicedef in " + directory_};
+}
+
+std::variant<std::string, ServiceDefinitionError> ServiceDefinitionStore::Install(
+    const pb::ServiceDefinition& definition) const {
+  if (auto invalid = ValidateServiceDefinition(definition, definition.service_name())) {
+    return Failure(*invalid);
+  }
+  if (auto ec = platform::EnsurePrivateDirectory(directory_)) {
+    return Failure("cannot prepare " + directory_ + ": " + ec.message());
+  }
+  std::string target = PathFor(definition.service_name());
+  std::string temporary =
+      target + ".tmp-" + std::to_string(platform::CurrentProcessId());
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out << transport::SerializeDeterministic(definition);
+    out.flush();
+    if (!out) return Failure("cannot write " + temporary);
+  }
+  std::error_code ec;
+  fs::permissions(temporary, fs::perms::owner_read | fs::perms::owner_write, ec);
+  if (auto replace = platform::ReplaceFile(temporary, target)) {
+    fs::remove(temporary, ec);
+    return Failure("cannot replace " + target + ": " + replace.message());
+  }
+  return target;
+}
+
+std::optional<std::string> ValidateServiceDefinition(const pb::ServiceDefinition& definition,
+                                                     const std::string& requested_name) {
+  for (const std::string* name : {&requested_name, &definition.service_name()}) {
+    if (!transport::IsValidServiceName(*name)) {
+      return "invalid name " + Quoted(*name) + ": not [a-z0-9-]{1,64}";
+    }
+  }
+  if (definition.service_name() != requested_name) {
+    return "service-definition requested " + Quoted(requested_name) + " but file declares " +
+           Quoted(definition.service_name());
+  }
+  if (auto bad = CheckPath("binary_path", definition.binary_path(), false)) return bad;
+  if (auto bad = CheckPath("per_version_binary_dir", definition.per_version_binary_dir(), true)) {
+    return bad;
+  }
+  if (!definition.min_version().empty() && !transport::IsValidVersion(definition.min_version())) {
+    return "service-definition min_version is invalid: " + Quoted(definition.min_version());
+  }
+  for (const std::string& allowed : definition.version_allow_list()) {
+    if (!transport::IsValidVersion(allowed)) {
+      return "service-definition version_allow_list entry is invalid: " + Quoted(allowed);
+    }
+  }
+  switch (definition.isolation()) {
+    case pb::PRIVATE_BROKER:
+    case pb::SHARED_BROKER:
+      if (!definition.explicit_instance().empty()) {
+        return std::string("service-definition isolation is invalid: explicit_instance must be "
+                           "empty unless isolation is EXPLICIT_INSTANCE");
+      }
+      break;
+    case pb::EXPLICIT_INSTANCE:
+      if (!transport::IsValidServiceName(definition.explicit_instance())) {
+        return std::string(
+            "service-definition isolation is invalid: EXPLICIT_INSTANCE requires "
+            "explicit_instance");
+      }
+      break;
+    default:
+      return std::string("service-definition isolation is invalid: unknown BrokerIsolation value");
+  }
+  return std::nullopt;
+}
+
+std::string InstanceId(const pb::ServiceDefinition& definition) {
+  switch (definition.isolation()) {
+    case pb::SHARED_BROKER:
+      return "shared";
+    case pb::EXPLICIT_INSTANCE:
+      return "explicit:" + definition.explicit_instance();
+    default:
+      return "private:" + definition.service_name();
+  }
+}
+
+}  // namespace rp::broker

@@ -1,0 +1,35 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "backend_supervisor.h"
+#include "broker_v1_admin.pb.h"
+#include "broker_v1_envelope.pb.h"
+
+namespace rp::broker {
+
+// The live facts admin verbs report.
+struct BrokerSnapshot {
+  std::string broker_instance;
+  std::uint32_t broker_pid = 0;
+  double uptime_seconds = 0;
+  bool accepting_hello = true;
+  bool fd_pressure = false;
+  std::uint64_t connections_open = 0;
+  std::vector<BackendInfo> backends;
+};
+
+// Answers one admin frame (payload protocol 0xAD01, spec §6). Returns
+// nullopt for a frame that breaks the admin envelope or does not decode:
+// the caller closes the connection without a reply (spec §6.5). The
+// shutdown verb replies first; `request_shutdown` then stops the broker.
+std::optional<pb::Frame> HandleAdminFrame(const pb::Frame& frame, const BrokerSnapshot& snapshot,
+                                          const std::function<void()>& request_shutdown);
+
+}  // namespace rp::broker

@@ -1,0 +1,315 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#include "backend_supervisor.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "broker_v1_manifest.pb.h"
+#include "log.h"
+#include "rp/broker/contract.h"
+#include "rp/platform/child_process.h"
+#include "rp/platform/handle_channel.h"
+#include "rp/platform/host.h"
+#include "rp/platform/system.h"
+#include "rp/transport/endpoint_names.h"
+#include "rp/transport/envelope.h"
+
+namespace rp::broker {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+struct BackendSupervisor::Running {
+  explicit Running(asio::any_io_executor ex) : exit_signal(ex, Clock::time_point::max()) {}
+  std::shared_ptr<BackendInfo> info = std::make_shared<BackendInfo>();
+  platform::ChildProcess child;
+  platform::HandleChannel control;
+  asio::steady_timer exit_signal;  // cancelled when the child has exited
+  bool ready = false;
+  bool stopping = false;
+  bool exited = false;
+  int exit_code = 0;
+};
+
+struct BackendSupervisor::Pending {
+  explicit Pending(asio::any_io_executor ex) : done(ex, Clock::time_point::max()) {}
+  asio::steady_timer done;  // cancelled when the launch has an outcome
+  std::optional<Outcome> outcome;
+};
+
+namespace {
+
+// Waits until `timer` is cancelled or `limit` passes.
+asio::awaitable<void> WaitSignal(asio::steady_timer& timer, std::chrono::milliseconds limit) {
+  asio::steady_timer bound(timer.get_executor(), limit);
+  bound.async_wait([&timer](error_code ec) {
+    if (!ec) timer.cancel();
+  });
+  co_await timer.async_wait(kTuple);
+  bound.cancel();
+}
+
+}  // namespace
+
+std::string ExecutableHash(const std::string& path) {
+  struct Memo {
+    std::uintmax_t size;
+    fs::file_time_type mtime;
+    std::string hash;
+  };
+  static std::map<std::string, Memo> memo;
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  if (ec) return "";
+  auto mtime = fs::last_write_time(path, ec);
+  if (ec) return "";
+  if (auto it = memo.find(path); it != memo.end() && it->second.size == size &&
+                                 it->second.mtime == mtime) {
+    return it->second.hash;
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  if (!in) return "";
+  std::string contents = bytes.str();
+  auto digest = transport::Blake3(
+      std::span(reinterpret_cast<const std::uint8_t*>(contents.data()), contents.size()));
+  std::string hash = transport::ToLowerHex(digest);
+  memo[path] = Memo{size, mtime, hash};
+  return hash;
+}
+
+BackendSupervisor::BackendSupervisor(asio::any_io_executor executor, const BrokerConfig& config)
+    : executor_(std::move(executor)), config_(config), budget_(config.spawn_attempts) {}
+
+BackendSupervisor::~BackendSupervisor() = default;
+
+asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Acquire(LaunchRequest request) {
+  const std::string exe_hash = ExecutableHash(request.definition.binary_path());
+  const std::string key = request.instance + "|" + request.definition.service_name() + "|" +
+                          request.version + "|" + exe_hash;
+  if (auto it = running_.find(key); it != running_.end() && !it->second->exited) {
+    co_return std::shared_ptr<const BackendInfo>(it->second->info);
+  }
+  if (auto it = pending_.find(key); it != pending_.end()) {
+    auto pending = it->second;  // coalesce: wait for the launch in flight
+    while (!pending->outcome) co_await pending->done.async_wait(kTuple);
+    co_return *pending->outcome;
+  }
+  if (auto retry = budget_.TryBegin(key, Clock::now())) {
+    co_return refusals::SpawnBudgetExhausted(*retry);
+  }
+  auto pending = std::make_shared<Pending>(executor_);
+  pending_[key] = pending;
+  Outcome outcome = co_await Launch(request, key, exe_hash);
+  budget_.Finish(key, std::holds_alternative<std::shared_ptr<const BackendInfo>>(outcome),
+                 Clock::now());
+  pending->outcome = outcome;
+  pending->done.cancel();
+  pending_.erase(key);
+  co_return outcome;
+}
+
+asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Launch(const LaunchRequest& request,
+                                                                     const std::string& key,
+                                                                     const std::string& exe_hash) {
+  ++spawn_attempts_;
+  const std::string& service = request.definition.service_name();
+  Log().info("spawn attempt: service={} version={} binary={}", service, request.version,
+             request.definition.binary_path());
+  std::string error;
+  const std::string address = AllocateBackendAddress(&error);
+  if (address.empty()) co_return refusals::SpawnFailed(error);
+  auto ends = platform::HandleChannel::CreatePair();
+  if (!ends) co_return refusals::SpawnFailed("control channel: " + ends.error().message());
+
+  platform::LaunchOptions options;
+  options.executable = request.definition.binary_path();
+  options.env = {{kEnvServiceName, service},
+                 {kEnvServiceVersion, request.version},
+                 {kEnvBackendPipe, address},
+                 {kEnvBackendNamespace, request.instance},
+                 {kEnvInstance, request.instance},
+                 {kEnvIsDaemon, "1"},
+                 {kEnvControlHandle, ends->second.ToDecimalString()}};
+  if (!request.traceparent.empty()) options.env.emplace_back(kEnvTraceparent, request.traceparent);
+  if (!request.tracestate.empty()) options.env.emplace_back(kEnvTracestate, request.tracestate);
+  options.inherit = {ends->second.get()};
+  options.output_path = PrepareLogFile(service, request.version);
+  auto child = platform::ChildProcess::Launch(executor_, options);
+  ends->second.reset();
+  if (!child) {
+    Log().warn("spawn failed: service={} error={}", service, child.error().message());
+    co_return refusals::SpawnFailed("cannot start " + options.executable + ": " +
+                                    child.error().message());
+  }
+  auto process = child->DuplicateProcessHandle();
+  auto channel = platform::HandleChannel::Open(
+      executor_, std::move(ends->first), process ? std::move(*process) : platform::PlatformHandle());
+  auto running = std::make_shared<Running>(executor_);
+  running->child = std::move(*child);
+  if (channel) running->control = std::move(*channel);
+  BackendInfo& info = *running->info;
+  info = BackendInfo{key, service, request.version, request.instance, address, exe_hash,
+                     running->child.pid(), std::chrono::system_clock::now(), options.output_path};
+  all_.push_back(running);
+  asio::co_spawn(executor_, WatchExit(running), asio::detached);
+
+  // Ready, or the child's exit, or the deadline: whichever comes first.
+  bool timed_out = false;
+  asio::steady_timer deadline(executor_, config_.backend_ready_timeout);
+  deadline.async_wait([&timed_out, running](error_code ec) {
+    if (ec) return;
+    timed_out = true;
+    running->control.Cancel();
+  });
+  auto message = co_await running->control.Receive(transport::kMaxHelloBytes);
+  deadline.cancel();
+
+  std::string failure;
+  if (!message) {
+    if (!timed_out && !running->exited) co_await WaitSignal(running->exit_signal, std::chrono::milliseconds(500));
+    if (running->exited) {
+      failure = "backend exited with code " + std::to_string(running->exit_code) +
+                " before it was ready (see " + options.output_path + ")";
+    } else if (timed_out) {
+      failure = "backend was not ready within " +
+                std::to_string(config_.backend_ready_timeout.count()) + " ms";
+    } else {
+      failure = "control channel failed before ready: " + message.error().message();
+    }
+  } else {
+    auto decoded = transport::TryDecodeFrame(message->bytes);
+    pb::DaemonProcess identity;
+    if (!decoded || !*decoded ||
+        transport::ValidateEnvelope((*decoded)->frame, pb::FRAME_KIND_EVENT,
+                                    kBackendControlPayloadProtocol) ||
+        !identity.ParseFromString((*decoded)->frame.payload())) {
+      failure = "backend sent a malformed ready message";
+    } else if (identity.pid() != running->child.pid() ||
+               identity.ipc_endpoint().path() != address ||
+               identity.ipc_endpoint().namespace_id() != request.instance) {
+      Log().warn("launched backend identity mismatch: service={} pid={} reported pid={} endpoint={}",
+                 service, running->child.pid(), identity.pid(), identity.ipc_endpoint().path());
+      running->child.Terminate();
+      co_return refusals::LaunchedIdentityMismatch();
+    }
+  }
+  if (!failure.empty()) {
+    Log().warn("spawn failed: service={} version={} error={}", service, request.version, failure);
+    if (!running->exited) running->child.Terminate();
+    co_return refusals::SpawnFailed(failure);
+  }
+  running->ready = true;
+  running_[key] = running;
+  ++spawns_;
+  Log().info("spawned backend: service={} version={} pid={} endpoint={}", service,
+             request.version, info.pid, address);
+  co_return std::shared_ptr<const BackendInfo>(running->info);
+}
+
+asio::awaitable<void> BackendSupervisor::WatchExit(std::shared_ptr<Running> backend) {
+  auto code = co_await backend->child.Wait();
+  backend->exited = true;
+  backend->exit_code = code ? *code : -1;
+  backend->exit_signal.cancel();
+  backend->control.Close();
+  const BackendInfo& info = *backend->info;
+  if (backend->ready) {
+    if (backend->stopping) {
+      Log().info("backend stopped: service={} pid={} code={}", info.service, info.pid,
+                 backend->exit_code);
+    } else {
+      Log().warn("backend died: service={} version={} pid={} code={}; it is relaunched on the "
+                 "next Hello",
+                 info.service, info.version, info.pid, backend->exit_code);
+    }
+    if (platform::CurrentOs() != platform::OsFlavor::kWindows) {
+      std::error_code ignored;
+      fs::remove(info.backend_pipe, ignored);  // a dead backend leaves its socket file
+    }
+  }
+  if (auto it = running_.find(info.key); it != running_.end() && it->second == backend) {
+    running_.erase(it);
+  }
+  std::erase(all_, backend);
+}
+
+asio::awaitable<void> BackendSupervisor::StopAll(std::chrono::milliseconds deadline) {
+  auto snapshot = all_;
+  for (auto& backend : snapshot) {
+    if (backend->exited) continue;
+    backend->stopping = true;
+    auto stop = transport::EncodeFrame(
+        transport::MakeRequest(kBackendControlPayloadProtocol, std::string(), 2));
+    if (stop && backend->control.is_open()) co_await backend->control.Send(*stop, {});
+  }
+  auto until = Clock::now() + deadline;
+  for (auto& backend : snapshot) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+    if (!backend->exited && left.count() > 0) co_await WaitSignal(backend->exit_signal, left);
+    if (!backend->exited) {
+      Log().warn("backend did not stop in time, killing: service={} pid={}",
+                 backend->info->service, backend->info->pid);
+      backend->child.Terminate();
+      co_await WaitSignal(backend->exit_signal, std::chrono::seconds(5));
+    }
+  }
+}
+
+std::vector<BackendInfo> BackendSupervisor::Snapshot() const {
+  std::vector<BackendInfo> out;
+  for (const auto& [key, backend] : running_) out.push_back(*backend->info);
+  return out;
+}
+
+std::string BackendSupervisor::AllocateBackendAddress(std::string* error) {
+  static std::set<std::string> handed_out;
+  auto hash = transport::CurrentUserHash();
+  if (!hash) {
+    *error = "cannot derive this user's endpoint hash: " + hash.error().message();
+    return "";
+  }
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    std::array<std::uint8_t, 16> random{};
+    if (auto ec = platform::RandomBytes(random)) {
+      *error = "no randomness: " + ec.message();
+      return "";
+    }
+    auto name = transport::BackendName(*hash, random);
+    if (!name) break;
+    auto address = transport::CurrentAddressForName(*name);
+    if (!address) {
+      *error = address.error().message();
+      return "";
+    }
+    if (handed_out.insert(*address).second) return *address;
+  }
+  *error = "backend endpoint allocation exhausted 16 attempts";
+  return "";
+}
+
+std::string BackendSupervisor::PrepareLogFile(const std::string& service,
+                                              const std::string& version) {
+  fs::path dir = fs::path(config_.state_dir) / "logs";
+  if (platform::EnsurePrivateDirectory(dir.string())) return "";
+  fs::path file = dir / (service + "-" + version + ".log");
+  std::error_code ec;
+  if (fs::exists(file, ec) && fs::file_size(file, ec) > config_.backend_log_max_bytes) {
+    fs::rename(file, file.string() + ".1", ec);  // keep one previous generation
+  }
+  return file.string();
+}
+
+}  // namespace rp::broker

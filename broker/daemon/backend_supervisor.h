@@ -1,0 +1,97 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "broker_config.h"
+#include "broker_v1_service_def.pb.h"
+#include "rp/broker/rate_limits.h"
+#include "rp/broker/refusals.h"
+
+namespace rp::broker {
+
+// A backend the broker launched and that reported ready.
+struct BackendInfo {
+  std::string key;  // instance|service|version|exe hash
+  std::string service;
+  std::string version;
+  std::string instance;
+  std::string backend_pipe;
+  std::string exe_hash;  // lowercase hex BLAKE3 of binary_path at launch
+  std::uint32_t pid = 0;
+  std::chrono::system_clock::time_point started;
+  std::string log_path;
+};
+
+struct LaunchRequest {
+  pb::ServiceDefinition definition;
+  std::string version;
+  std::string instance;
+  std::string traceparent;
+  std::string tracestate;
+};
+
+// BackendSupervisor owns every backend this broker launched: the registry
+// keyed by (instance, service, version, executable hash), the launches in
+// flight, the spawn budget, and each child's process handle and private
+// control channel (created at launch; the child inherits one end).
+//
+// Acquire() returns a live backend for a request, launching one if needed.
+// Concurrent Acquire()s for a key that is starting wait for that launch
+// (coalescing) instead of being refused. A launch succeeds only when the
+// child reports ready over its control channel with its own pid and the
+// endpoint it was given; it fails when the child exits first or misses the
+// ready deadline. A backend's exit is noticed at once (its process handle
+// is awaited), logged, and removes it from the registry, so the next Hello
+// relaunches it. Single-threaded: everything runs on one executor.
+class BackendSupervisor {
+ public:
+  using Outcome = std::variant<std::shared_ptr<const BackendInfo>, Refusal>;
+
+  BackendSupervisor(boost::asio::any_io_executor executor, const BrokerConfig& config);
+  ~BackendSupervisor();
+
+  boost::asio::awaitable<Outcome> Acquire(LaunchRequest request);
+
+  // Asks every backend to stop over its control channel, waits up to
+  // `deadline`, then kills what is left.
+  boost::asio::awaitable<void> StopAll(std::chrono::milliseconds deadline);
+
+  std::vector<BackendInfo> Snapshot() const;
+  std::uint64_t spawn_attempts() const { return spawn_attempts_; }
+  std::uint64_t spawns() const { return spawns_; }
+
+ private:
+  struct Running;
+  struct Pending;
+
+  boost::asio::awaitable<Outcome> Launch(const LaunchRequest& request, const std::string& key,
+                                         const std::string& exe_hash);
+  boost::asio::awaitable<void> WatchExit(std::shared_ptr<Running> backend);
+  std::string AllocateBackendAddress(std::string* error);
+  std::string PrepareLogFile(const std::string& service, const std::string& version);
+
+  boost::asio::any_io_executor executor_;
+  const BrokerConfig& config_;
+  SpawnBudget budget_;
+  std::map<std::string, std::shared_ptr<Running>> running_;
+  std::map<std::string, std::shared_ptr<Pending>> pending_;
+  std::vector<std::shared_ptr<Running>> all_;  // every child not yet reaped
+  std::uint64_t spawn_attempts_ = 0;
+  std::uint64_t spawns_ = 0;
+};
+
+// Lowercase hex BLAKE3 of a file's contents, memoised on (path, size,
+// mtime); "" when it cannot be read.
+std::string ExecutableHash(const std::string& path);
+
+}  // namespace rp::broker

@@ -1,0 +1,190 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#include "broker_server.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "admin_handler.h"
+#include "log.h"
+#include "rp/platform/child_process.h"
+#include "rp/platform/errors.h"
+#include "rp/platform/system.h"
+#include "rp/transport/envelope.h"
+#include "rp/transport/frame_io.h"
+
+namespace rp::broker {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using transport::FrameError;
+
+namespace {
+
+constexpr int kAcceptsToClearPressure = 3;
+constexpr auto kPressureBackoff = std::chrono::milliseconds(50);
+constexpr auto kPressureDeadline = std::chrono::milliseconds(1000);
+const auto kStarted = std::chrono::steady_clock::now();
+
+Refusal RefusalFor(const FrameError& error) {
+  switch (error.kind) {
+    case FrameError::Kind::kUnsupportedFramingVersion:
+      return refusals::UnsupportedFramingVersion();
+    case FrameError::Kind::kFrameTooLarge:
+      return refusals::HelloTooLarge();
+    case FrameError::Kind::kDecode:
+      return refusals::MalformedFrame();
+    default:
+      return refusals::IncompleteHello();
+  }
+}
+
+pb::Frame ReplyFrame(const pb::Frame& request, const pb::HelloReply& reply) {
+  pb::Frame frame = transport::MakeResponseTo(request, transport::SerializeDeterministic(reply));
+  frame.set_payload_protocol(transport::kControlPayloadProtocol);
+  return frame;
+}
+
+}  // namespace
+
+BrokerServer::BrokerServer(asio::io_context& io, BrokerConfig config)
+    : io_(io),
+      config_(std::move(config)),
+      supervisor_(io.get_executor(), config_),
+      router_(config_, supervisor_) {}
+
+BrokerServer::~BrokerServer() = default;
+
+error_code BrokerServer::Start() {
+  auto listener = platform::LocalListener::Bind(io_.get_executor(), config_.endpoint);
+  if (!listener) return listener.error();
+  listener_ = std::move(*listener);
+  Log().info("serving {} (service definitions: {}, state: {})", config_.endpoint,
+             config_.service_def_dir, config_.state_dir);
+  asio::co_spawn(io_, AcceptLoop(), asio::detached);
+  return {};
+}
+
+void BrokerServer::Stop() {
+  if (stopping_) return;
+  stopping_ = true;
+  Log().info("stopping: no new connections; stopping backends");
+  listener_.Close();
+  asio::co_spawn(io_, Shutdown(), asio::detached);
+}
+
+asio::awaitable<void> BrokerServer::Shutdown() {
+  co_await supervisor_.StopAll(config_.drain_deadline);
+  Log().info("stopped");
+  if (on_stopped_) on_stopped_();
+}
+
+asio::awaitable<void> BrokerServer::AcceptLoop() {
+  asio::steady_timer backoff(io_);
+  while (!stopping_) {
+    auto accepted = co_await listener_.Accept();
+    if (!accepted) {
+      if (stopping_ || accepted.error() == asio::error::operation_aborted) break;
+      if (platform::IsResourceExhaustion(accepted.error())) {
+        if (!fd_pressure_) {
+          Log().warn("accept on {} demoted under fd pressure: {}", config_.endpoint,
+                     accepted.error().message());
+        }
+        fd_pressure_ = true;
+        accepts_since_pressure_ = 0;
+        if (reserve_.Release()) {
+          auto one = co_await listener_.Accept();
+          if (one) {
+            asio::co_spawn(io_, ServeUnderPressure(std::move(*one)), asio::detached);
+            continue;
+          }
+          reserve_.Reacquire();
+        }
+        backoff.expires_after(kPressureBackoff);
+      } else {
+        Log().warn("accept on {} failed: {}", config_.endpoint, accepted.error().message());
+        backoff.expires_after(std::chrono::milliseconds(10));  // never spin
+      }
+      co_await backoff.async_wait(asio::as_tuple(asio::use_awaitable));
+      continue;
+    }
+    if (fd_pressure_ && ++accepts_since_pressure_ >= kAcceptsToClearPressure) {
+      fd_pressure_ = false;
+      Log().info("fd pressure cleared on {}", config_.endpoint);
+    }
+    reserve_.Reacquire();
+    asio::co_spawn(io_, Serve(std::move(*accepted), config_.hello_timeout), asio::detached);
+  }
+}
+
+asio::awaitable<void> BrokerServer::ServeUnderPressure(platform::AcceptedConnection connection) {
+  co_await Serve(std::move(connection), std::min(config_.hello_timeout, kPressureDeadline));
+  reserve_.Reacquire();
+}
+
+asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connection,
+                                          std::chrono::milliseconds deadline_after) {
+  platform::LocalStream& stream = connection.stream;
+  const platform::PeerIdentity& peer = connection.peer;
+  if (!peer.same_user) {
+    ++dropped_peers_;
+    Log().warn("security: dropped connection on {} from peer pid={} uid={} sid={}: credential "
+               "policy refused",
+               config_.endpoint, peer.pid, peer.uid ? std::to_string(*peer.uid) : "-",
+               peer.user_sid.empty() ? "-" : peer.user_sid);
+    stream.Close();
+    co_return;
+  }
+  ++open_connections_;
+  // One deadline from accept bounds reading the request and writing the reply.
+  bool timed_out = false;
+  asio::steady_timer deadline(io_, deadline_after);
+  deadline.async_wait([&timed_out, &stream](error_code ec) {
+    if (ec) return;
+    timed_out = true;
+    stream.Cancel();
+  });
+
+  std::optional<pb::Frame> reply;
+  pb::Frame request;
+  auto body = co_await transport::ReadFrameBody(stream, transport::kMaxHelloBytes);
+  if (!body) {
+    reply = ReplyFrame(pb::Frame(), MakeRefusedReply(RefusalFor(body.error())));
+  } else if (!request.ParseFromArray(body->data(), static_cast<int>(body->size()))) {
+    reply = ReplyFrame(pb::Frame(), MakeRefusedReply(refusals::MalformedFrame()));
+  } else if (request.payload_protocol() == transport::kAdminPayloadProtocol) {
+    BrokerSnapshot snapshot{"launch",
+                            platform::CurrentProcessId(),
+                            std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                          kStarted)
+                                .count(),
+                            !fd_pressure_ && !stopping_,
+                            fd_pressure_,
+                            open_connections_,
+                            supervisor_.Snapshot()};
+    reply = HandleAdminFrame(request, snapshot, [this] { asio::post(io_, [this] { Stop(); }); });
+  } else if (stopping_) {
+    reply = ReplyFrame(request, MakeRefusedReply(refusals::ShuttingDown()));
+  } else if (fd_pressure_) {
+    reply = ReplyFrame(request, MakeRefusedReply(refusals::FdPressure()));
+  } else {
+    reply = ReplyFrame(request, co_await router_.Route(request, peer));
+  }
+
+  if (reply) {
+    if (timed_out) {
+      // The peer was too slow; give the refusal a short deadline of its own.
+      deadline.expires_after(std::chrono::seconds(1));
+      deadline.async_wait([&stream](error_code ec) {
+        if (!ec) stream.Cancel();
+      });
+    }
+    co_await transport::WriteFrame(stream, *reply);  // a vanished peer is not our problem
+  }
+  deadline.cancel();
+  stream.Close();
+  --open_connections_;
+}
+
+}  // namespace rp::broker

@@ -1,0 +1,71 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "backend_supervisor.h"
+#include "broker_config.h"
+#include "hello_router.h"
+#include "rp/platform/local_listener.h"
+#include "rp/platform/system.h"
+
+namespace rp::broker {
+
+// BrokerServer is the running daemon: one listener on the broker endpoint
+// (a live broker already there makes Start fail with kAddressInUse; a
+// stale socket is replaced), one accept loop, and one coroutine per
+// connection. Each connection carries one request and one reply, bounded
+// by the Hello deadline from accept; peers of another user are dropped
+// before a byte is read. Nothing a peer does (silence, half a frame,
+// garbage, early close) can stop or stall the accept loop. On descriptor
+// exhaustion the broker is demoted: Hellos get ERROR_FD_PRESSURE until
+// three accepts in a row succeed, admin requests keep working; a spare
+// descriptor held in reserve lets it accept one connection at a time to
+// say so even when none is left.
+// Single-threaded: everything runs on the io_context it is given.
+class BrokerServer {
+ public:
+  BrokerServer(boost::asio::io_context& io, BrokerConfig config);
+  ~BrokerServer();
+
+  // Binds the endpoint and starts accepting.
+  boost::system::error_code Start();
+  // Stops accepting, stops the backends (graceful, then killed after the
+  // drain deadline) and lets the io_context run out.
+  void Stop();
+
+  const BrokerConfig& config() const { return config_; }
+  // Called once, when the shutdown has finished.
+  void set_on_stopped(std::function<void()> callback) { on_stopped_ = std::move(callback); }
+
+ private:
+  boost::asio::awaitable<void> AcceptLoop();
+  // `deadline` bounds reading the request and writing the reply.
+  boost::asio::awaitable<void> Serve(platform::AcceptedConnection connection,
+                                     std::chrono::milliseconds deadline);
+  // A connection accepted with the reserve descriptor under fd pressure:
+  // served with a short deadline, then the reserve is taken back.
+  boost::asio::awaitable<void> ServeUnderPressure(platform::AcceptedConnection connection);
+  boost::asio::awaitable<void> Shutdown();
+
+  boost::asio::io_context& io_;
+  BrokerConfig config_;
+  BackendSupervisor supervisor_;
+  HelloRouter router_;
+  platform::LocalListener listener_;
+  platform::DescriptorReserve reserve_;
+  std::function<void()> on_stopped_;
+  bool stopping_ = false;
+  bool fd_pressure_ = false;
+  int accepts_since_pressure_ = 0;
+  std::uint64_t open_connections_ = 0;
+  std::uint64_t dropped_peers_ = 0;
+};
+
+}  // namespace rp::broker

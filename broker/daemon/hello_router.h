@@ -1,0 +1,51 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "backend_supervisor.h"
+#include "broker_config.h"
+#include "broker_v1_envelope.pb.h"
+#include "rp/broker/rate_limits.h"
+#include "rp/broker/service_definitions.h"
+#include "rp/platform/peer_identity.h"
+
+namespace rp::broker {
+
+// Counters the router keeps (status, metrics and tests read them).
+struct HelloStats {
+  std::uint64_t negotiated = 0;
+  std::uint64_t refused = 0;
+};
+
+// HelloRouter answers one decoded Hello frame (spec §3.1) with the broker's
+// long-lived state: envelope and payload, shape checks B1-B6, the per-peer
+// rate limit, the service definition (re-read from disk every time),
+// version policy, instance, then a backend from the supervisor (launched on
+// demand). Negotiated carries protocol 1, the backend's version as
+// daemon_version, its backend_pipe and a connection id unique and
+// increasing across the broker's life. Runs on the broker's executor.
+class HelloRouter {
+ public:
+  HelloRouter(const BrokerConfig& config, BackendSupervisor& supervisor);
+
+  boost::asio::awaitable<pb::HelloReply> Route(const pb::Frame& frame,
+                                               const platform::PeerIdentity& peer);
+
+  const HelloStats& stats() const { return stats_; }
+
+ private:
+  pb::HelloReply Refuse(const Refusal& refusal, const pb::Hello* hello);
+
+  const BrokerConfig& config_;
+  BackendSupervisor& supervisor_;
+  ServiceDefinitionStore store_;
+  PeerRateLimiter rate_limiter_;
+  std::uint64_t next_connection_id_ = 1;
+  HelloStats stats_;
+};
+
+}  // namespace rp::broker

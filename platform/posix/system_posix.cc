@@ -1,0 +1,120 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#include "rp/platform/system.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+
+#include "posix/posix_compat.h"
+#include "rp/platform/errors.h"
+#include "rp/platform/platform_handle.h"
+
+namespace rp::platform {
+
+using boost::system::error_code;
+using boost::system::system_category;
+
+boost::system::error_code RandomBytes(std::span<std::uint8_t> out) {
+  return posix::FillRandom(out.data(), out.size());
+}
+
+error_code ReplaceFile(const std::string& source, const std::string& target) {
+  if (::rename(source.c_str(), target.c_str()) != 0) return error_code(errno, system_category());
+  std::string dir = std::filesystem::path(target).parent_path().string();
+  int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);  // make the rename itself durable
+    ::close(fd);
+  }
+  return {};
+}
+
+error_code CheckPrivateDirectory(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return error_code(errno, system_category());
+  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+    return make_error_code(Error::kInsecureDirectory);
+  }
+  return {};
+}
+
+bool IsPrivilegedProcess(std::string* identity) {
+  if (::geteuid() != 0) return false;
+  if (identity) *identity = "root (effective uid 0)";
+  return true;
+}
+
+error_code SetOpenFileLimit(std::uint64_t limit) {
+  struct rlimit rl {};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return error_code(errno, system_category());
+  rl.rlim_cur = static_cast<rlim_t>(limit);
+  if (rl.rlim_max != RLIM_INFINITY && rl.rlim_cur > rl.rlim_max) rl.rlim_cur = rl.rlim_max;
+  if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) return error_code(errno, system_category());
+  return {};
+}
+
+double OpenFileUsageRatio() {
+  struct rlimit rl {};
+  auto open = CountOpenHandles();
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0 || !open || rl.rlim_cur == 0 ||
+      rl.rlim_cur == RLIM_INFINITY) {
+    return 0.0;
+  }
+  return static_cast<double>(*open) / static_cast<double>(rl.rlim_cur);
+}
+
+error_code KillProcess(std::uint32_t pid) {
+  if (pid == 0 || ::kill(static_cast<pid_t>(pid), SIGKILL) != 0) {
+    return error_code(pid == 0 ? EINVAL : errno, system_category());
+  }
+  return {};
+}
+
+error_code RequestTermination(std::uint32_t pid) {
+  if (pid == 0 || ::kill(static_cast<pid_t>(pid), SIGTERM) != 0) {
+    return error_code(pid == 0 ? EINVAL : errno, system_category());
+  }
+  return {};
+}
+
+error_code SwitchUser(std::uint32_t uid, std::uint32_t gid) {
+  if (::setgid(static_cast<gid_t>(gid)) != 0 || ::setuid(static_cast<uid_t>(uid)) != 0) {
+    return error_code(errno, system_category());
+  }
+  return {};
+}
+
+bool ProcessExists(std::uint32_t pid) {
+  return pid != 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
+
+DescriptorReserve::DescriptorReserve() { Reacquire(); }
+
+bool DescriptorReserve::Release() {
+  if (!handle_.is_valid()) return false;
+  handle_.reset();
+  return true;
+}
+
+bool DescriptorReserve::Reacquire() {
+  if (!handle_.is_valid()) {
+    int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) handle_.reset(fd);
+  }
+  return handle_.is_valid();
+}
+
+bool IsResourceExhaustion(const error_code& ec) noexcept {
+  if (ec.category() != system_category() && ec.category() != boost::system::generic_category()) {
+    return false;
+  }
+  int v = ec.value();
+  return v == EMFILE || v == ENFILE || v == ENOBUFS || v == ENOMEM;
+}
+
+}  // namespace rp::platform

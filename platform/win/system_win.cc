@@ -1,0 +1,149 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#include "rp/platform/system.h"
+
+#include <windows.h>
+#include <aclapi.h>
+#include <bcrypt.h>
+#include <sddl.h>
+
+#include <boost/asio/error.hpp>
+
+#include "rp/platform/errors.h"
+
+namespace rp::platform {
+
+using boost::system::error_code;
+using boost::system::system_category;
+
+namespace {
+
+error_code LastError() { return error_code(static_cast<int>(::GetLastError()), system_category()); }
+
+std::wstring Widen(const std::string& s) {
+  if (s.empty()) return {};
+  int n = ::MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), nullptr, 0);
+  std::wstring out(static_cast<std::size_t>(n), L'\0');
+  ::MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), out.data(), n);
+  return out;
+}
+
+}  // namespace
+
+error_code RandomBytes(std::span<std::uint8_t> out) {
+  NTSTATUS status = ::BCryptGenRandom(nullptr, out.data(), static_cast<ULONG>(out.size()),
+                                      BCRYPT_USE_SYSTEM_PREFERRED_RNG);
+  if (status != 0) return error_code(static_cast<int>(status), system_category());
+  return {};
+}
+
+error_code ReplaceFile(const std::string& source, const std::string& target) {
+  if (!::MoveFileExW(Widen(source).c_str(), Widen(target).c_str(),
+                     MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
+    return LastError();
+  }
+  return {};
+}
+
+// A directory is private when its DACL is protected and every allow entry
+// names the owner or SYSTEM (what EnsurePrivateDirectory applies).
+error_code CheckPrivateDirectory(const std::string& path) {
+  std::wstring wide = Widen(path);
+  DWORD attributes = ::GetFileAttributesW(wide.c_str());
+  if (attributes == INVALID_FILE_ATTRIBUTES) {
+    return error_code(boost::system::errc::no_such_file_or_directory,
+                      boost::system::generic_category());
+  }
+  if (!(attributes & FILE_ATTRIBUTE_DIRECTORY) || (attributes & FILE_ATTRIBUTE_REPARSE_POINT)) {
+    return make_error_code(Error::kInsecureDirectory);
+  }
+  PSECURITY_DESCRIPTOR sd = nullptr;
+  PACL dacl = nullptr;
+  PSID owner = nullptr;
+  DWORD rc = ::GetNamedSecurityInfoW(wide.c_str(), SE_FILE_OBJECT,
+                                     DACL_SECURITY_INFORMATION | OWNER_SECURITY_INFORMATION,
+                                     &owner, nullptr, &dacl, nullptr, &sd);
+  if (rc != ERROR_SUCCESS) return error_code(static_cast<int>(rc), system_category());
+  SECURITY_DESCRIPTOR_CONTROL control = 0;
+  DWORD revision = 0;
+  bool ok = dacl != nullptr && ::GetSecurityDescriptorControl(sd, &control, &revision) &&
+            (control & SE_DACL_PROTECTED);
+  PSID system_sid = nullptr;
+  ::ConvertStringSidToSidW(L"S-1-5-18", &system_sid);
+  for (DWORD i = 0; ok && i < dacl->AceCount; ++i) {
+    ACE_HEADER* header = nullptr;
+    if (!::GetAce(dacl, i, reinterpret_cast<void**>(&header))) {
+      ok = false;
+    } else if (header->AceType == ACCESS_ALLOWED_ACE_TYPE) {
+      PSID sid = &reinterpret_cast<ACCESS_ALLOWED_ACE*>(header)->SidStart;
+      ok = ::EqualSid(sid, owner) || (system_sid && ::EqualSid(sid, system_sid)) ||
+           ::IsWellKnownSid(sid, WinCreatorOwnerSid);
+    }
+  }
+  if (system_sid) ::LocalFree(system_sid);
+  ::LocalFree(sd);
+  return ok ? error_code() : make_error_code(Error::kInsecureDirectory);
+}
+
+bool IsPrivilegedProcess(std::string* identity) {
+  HANDLE token = nullptr;
+  if (!::OpenProcessToken(::GetCurrentProcess(), TOKEN_QUERY, &token)) return false;
+  alignas(TOKEN_USER) unsigned char buffer[256];
+  DWORD size = 0;
+  bool system = false;
+  if (::GetTokenInformation(token, TokenUser, buffer, sizeof(buffer), &size)) {
+    system = ::IsWellKnownSid(reinterpret_cast<TOKEN_USER*>(buffer)->User.Sid,
+                              WinLocalSystemSid);
+  }
+  ::CloseHandle(token);
+  if (system && identity) *identity = "Windows LocalSystem (S-1-5-18)";
+  return system;
+}
+
+error_code SetOpenFileLimit(std::uint64_t) { return {}; }
+
+double OpenFileUsageRatio() { return 0.0; }
+
+error_code KillProcess(std::uint32_t pid) {
+  HANDLE process = ::OpenProcess(PROCESS_TERMINATE, FALSE, pid);
+  if (!process) return LastError();
+  BOOL ok = ::TerminateProcess(process, 1);
+  error_code ec = ok ? error_code() : LastError();
+  ::CloseHandle(process);
+  return ec;
+}
+
+error_code RequestTermination(std::uint32_t) {
+  return error_code(boost::asio::error::operation_not_supported);
+}
+
+error_code SwitchUser(std::uint32_t, std::uint32_t) {
+  return error_code(boost::asio::error::operation_not_supported);
+}
+
+bool ProcessExists(std::uint32_t pid) {
+  HANDLE process = ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+  if (!process) return false;
+  DWORD code = 0;
+  bool alive = ::GetExitCodeProcess(process, &code) && code == STILL_ACTIVE;
+  ::CloseHandle(process);
+  return alive;
+}
+
+DescriptorReserve::DescriptorReserve() = default;
+bool DescriptorReserve::Release() { return false; }
+bool DescriptorReserve::Reacquire() { return false; }
+
+bool IsResourceExhaustion(const error_code& ec) noexcept {
+  if (ec.category() != system_category()) return false;
+  switch (ec.value()) {
+    case ERROR_NO_SYSTEM_RESOURCES:
+    case ERROR_NOT_ENOUGH_MEMORY:
+    case ERROR_OUTOFMEMORY:
+    case ERROR_TOO_MANY_OPEN_FILES:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace rp::platform
