@@ -5,6 +5,8 @@
 
 #include "rp/backend/backend.h"
 
+#include "handoff_acceptor.h"
+
 #include <chrono>
 #include <exception>
 #include <filesystem>
@@ -206,8 +208,13 @@ class Backend::Impl {
         Stop();  // "stop"
         break;
       }
-      // Anything else (handoff offers included, for now) is ignored; its
-      // handles close with `message`.
+      if (frame.payload_protocol() == transport::kHandoffPayloadProtocol) {
+        auto stream = co_await handoff_.Accept(executor_, frame, std::move(message->handles),
+                                               channel_);
+        if (stream) Serve(std::move(*stream));
+        continue;
+      }
+      // Anything else is ignored; its handles close with `message`.
     }
   }
 
@@ -229,6 +236,7 @@ class Backend::Impl {
   platform::LocalListener listener_;
   platform::HandleChannel channel_;
   std::vector<std::uint8_t> ready_message_;
+  HandoffAcceptor handoff_{environment_.service_name};
   bool stopping_ = false;
 };
 

@@ -26,6 +26,8 @@
 namespace rp::client {
 namespace {
 
+constexpr std::size_t kHandoffTokenBytes = 16;
+
 namespace asio = boost::asio;
 using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
@@ -298,7 +300,7 @@ pb::Hello MakeHello(const std::string& service, const std::string& version,
   hello.set_service_name(service);
   hello.set_wanted_version(version);
   hello.set_client_version(options.client_version);
-  hello.set_client_capabilities(transport::kCapHandlePassing);
+  hello.set_client_capabilities(options.accept_handoff ? transport::kCapHandlePassing : 0);
   hello.set_request_id(kHelloRequestId);
   hello.set_connection_id(0);
   hello.set_peer_pid(platform::CurrentProcessId());
@@ -314,9 +316,17 @@ void ClearHelloSkipCache() {
   cache.entries.clear();
 }
 
-asio::awaitable<Result<pb::HelloReply>> SendHello(const std::string& broker_endpoint,
-                                                  const pb::Hello& hello,
-                                                  std::chrono::milliseconds timeout) {
+namespace {
+
+// The Hello round trip on a new broker connection. The connection is
+// returned open (a handoff may continue on it).
+struct OpenedHello {
+  Result<pb::HelloReply> reply;
+  platform::LocalStream stream;
+};
+
+asio::awaitable<OpenedHello> OpenHello(const std::string& broker_endpoint, const pb::Hello& hello,
+                                       std::chrono::milliseconds timeout) {
   asio::any_io_executor executor = co_await asio::this_coro::executor;
   if (timeout.count() <= 0) timeout = DefaultTimeout();
   const Clock::time_point deadline = Clock::now() + timeout;
@@ -327,10 +337,11 @@ asio::awaitable<Result<pb::HelloReply>> SendHello(const std::string& broker_endp
   auto stream = co_await platform::LocalStream::Connect(executor, broker_endpoint, timeout);
   if (!stream) {
     if (stream.error() == asio::error::timed_out) {
-      co_return MakeError(ConnectError::Kind::kTimeout, timeout_detail);
+      co_return OpenedHello{MakeError(ConnectError::Kind::kTimeout, timeout_detail), {}};
     }
-    co_return MakeError(ConnectError::Kind::kUnreachable, "no broker at " + broker_endpoint,
-                        stream.error());
+    co_return OpenedHello{MakeError(ConnectError::Kind::kUnreachable,
+                                    "no broker at " + broker_endpoint, stream.error()),
+                          {}};
   }
 
   auto attempt = std::make_shared<HelloAttempt>(executor);
@@ -339,12 +350,42 @@ asio::awaitable<Result<pb::HelloReply>> SendHello(const std::string& broker_endp
   Result<pb::HelloReply> reply = co_await ExchangeHello(attempt->stream, hello);
   attempt->done = true;
   attempt->timer.cancel();
-  attempt->stream.Close();
   // A reply that arrived wins over a deadline that fired meanwhile.
   if (attempt->timed_out && std::holds_alternative<ConnectError>(reply)) {
-    co_return MakeError(ConnectError::Kind::kTimeout, timeout_detail);
+    reply = MakeError(ConnectError::Kind::kTimeout, timeout_detail);
   }
-  co_return reply;
+  co_return OpenedHello{std::move(reply), std::move(attempt->stream)};
+}
+
+// Waits for the handoff-ready EVENT (spec §5.7) on the Hello connection:
+// EVENT, 0xD0FF, encoding NONE, a HandoffAck with our token and
+// accepted=true. False on anything else, including the deadline.
+asio::awaitable<bool> AwaitHandoffReady(platform::LocalStream& stream, const std::string& token,
+                                        std::chrono::milliseconds timeout) {
+  auto attempt = std::make_shared<HelloAttempt>(co_await asio::this_coro::executor);
+  attempt->stream = std::move(stream);
+  ArmDeadline(attempt, Clock::now() + timeout);
+  auto frame = co_await transport::ReadFrame(attempt->stream, transport::kMaxFrameBytes);
+  attempt->done = true;
+  attempt->timer.cancel();
+  stream = std::move(attempt->stream);
+  if (!frame || attempt->timed_out) co_return false;
+  if (transport::ValidateEnvelope(*frame, pb::FRAME_KIND_EVENT,
+                                  transport::kHandoffPayloadProtocol)) {
+    co_return false;
+  }
+  pb::HandoffAck ack;
+  co_return ack.ParseFromString(frame->payload()) && ack.accepted() && ack.token() == token;
+}
+
+}  // namespace
+
+asio::awaitable<Result<pb::HelloReply>> SendHello(const std::string& broker_endpoint,
+                                                  const pb::Hello& hello,
+                                                  std::chrono::milliseconds timeout) {
+  OpenedHello opened = co_await OpenHello(broker_endpoint, hello, timeout);
+  opened.stream.Close();
+  co_return std::move(opened.reply);
 }
 
 asio::awaitable<Result<Connection>> Connect(std::string service, std::string version,
@@ -365,8 +406,8 @@ asio::awaitable<Result<Connection>> Connect(std::string service, std::string ver
   }
 
   Clock::time_point hello_start = Clock::now();
-  Result<pb::HelloReply> reply =
-      co_await SendHello(endpoint, MakeHello(service, version, options), timeout);
+  OpenedHello opened = co_await OpenHello(endpoint, MakeHello(service, version, options), timeout);
+  Result<pb::HelloReply>& reply = opened.reply;
   std::chrono::microseconds hello_time = Since(hello_start);
   if (auto* error = std::get_if<ConnectError>(&reply)) co_return std::move(*error);
   pb::HelloReply& hello_reply = std::get<pb::HelloReply>(reply);
@@ -376,13 +417,28 @@ asio::awaitable<Result<Connection>> Connect(std::string service, std::string ver
     co_return error;
   }
 
-  // Negotiated. A handoff token (server capability bit 0) is not acted on
-  // yet: the client reconnects to backend_pipe like any other client.
   const pb::Negotiated& negotiated = hello_reply.negotiated();
   if (negotiated.backend_pipe().empty()) {
     co_return MakeError(ConnectError::Kind::kProtocol, "Negotiated carries an empty backend_pipe");
   }
   Clock::time_point connect_start = Clock::now();
+  if (options.accept_handoff &&
+      (negotiated.server_capabilities() & transport::kCapHandlePassing) != 0 &&
+      negotiated.handle_passed_token().size() == kHandoffTokenBytes &&
+      co_await AwaitHandoffReady(opened.stream, negotiated.handle_passed_token(),
+                                 options.handoff_ready_timeout)) {
+    Connection connection;
+    connection.stream = std::move(opened.stream);
+    connection.route = Route::kHandlePassed;
+    connection.backend_pipe = negotiated.backend_pipe();
+    connection.connection_id = negotiated.connection_id();
+    connection.daemon_version = negotiated.daemon_version();
+    connection.hello_time = hello_time;
+    connection.connect_time = Since(connect_start);
+    CacheStore(key, CachedBackend{connection.backend_pipe, connection.daemon_version});
+    co_return connection;
+  }
+  opened.stream.Close();  // no handoff (or it failed): reconnect, silently
   auto stream =
       co_await platform::LocalStream::Connect(executor, negotiated.backend_pipe(), timeout);
   if (!stream) {

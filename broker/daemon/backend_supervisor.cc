@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <deque>
 #include <set>
 #include <sstream>
 
@@ -16,6 +17,7 @@
 #include "log.h"
 #include "rp/broker/contract.h"
 #include "rp/platform/child_process.h"
+#include "rp/platform/errors.h"
 #include "rp/platform/handle_channel.h"
 #include "rp/platform/host.h"
 #include "rp/platform/system.h"
@@ -36,6 +38,8 @@ struct BackendSupervisor::Running {
   platform::ChildProcess child;
   platform::HandleChannel control;
   asio::steady_timer exit_signal;  // cancelled when the child has exited
+  bool sending = false;            // a control send is in flight
+  std::deque<asio::steady_timer*> send_waiters;
   bool ready = false;
   bool stopping = false;
   bool exited = false;
@@ -213,6 +217,7 @@ asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Launch(const Laun
   }
   running->ready = true;
   running_[key] = running;
+  asio::co_spawn(executor_, ReadControl(running), asio::detached);
   ++spawns_;
   Log().info("spawned backend: service={} version={} pid={} endpoint={}", service,
              request.version, info.pid, address);
@@ -246,6 +251,45 @@ asio::awaitable<void> BackendSupervisor::WatchExit(std::shared_ptr<Running> back
   std::erase(all_, backend);
 }
 
+asio::awaitable<void> BackendSupervisor::ReadControl(std::shared_ptr<Running> backend) {
+  while (!backend->exited) {
+    auto message = co_await backend->control.Receive(transport::kMaxHelloBytes);
+    if (!message) {
+      if (message.error() == platform::Error::kHandleCountMismatch ||
+          message.error() == platform::Error::kControlDataTruncated) {
+        continue;  // a rejected message; the channel is still in sync
+      }
+      break;  // closed: the exit watcher handles the rest
+    }
+    auto decoded = transport::TryDecodeFrame(message->bytes);
+    if (!decoded || !*decoded) continue;
+    if (sink_) sink_(backend->info->key, (*decoded)->frame);
+  }
+}
+
+asio::awaitable<error_code> BackendSupervisor::SendToBackend(const std::string& key,
+                                                             ControlSend send) {
+  auto it = running_.find(key);
+  if (it == running_.end() || it->second->exited || !it->second->control.is_open()) {
+    co_return error_code(asio::error::not_connected);
+  }
+  auto backend = it->second;
+  while (backend->sending) {  // wait our turn
+    asio::steady_timer turn(executor_, Clock::time_point::max());
+    backend->send_waiters.push_back(&turn);
+    co_await turn.async_wait(kTuple);
+  }
+  backend->sending = true;
+  error_code ec = backend->exited ? error_code(asio::error::not_connected)
+                                  : co_await send(backend->control);
+  backend->sending = false;
+  if (!backend->send_waiters.empty()) {
+    backend->send_waiters.front()->cancel();
+    backend->send_waiters.pop_front();
+  }
+  co_return ec;
+}
+
 asio::awaitable<void> BackendSupervisor::StopAll(std::chrono::milliseconds deadline) {
   auto snapshot = all_;
   for (auto& backend : snapshot) {
@@ -253,7 +297,11 @@ asio::awaitable<void> BackendSupervisor::StopAll(std::chrono::milliseconds deadl
     backend->stopping = true;
     auto stop = transport::EncodeFrame(
         transport::MakeRequest(kBackendControlPayloadProtocol, std::string(), 2));
-    if (stop && backend->control.is_open()) co_await backend->control.Send(*stop, {});
+    if (stop) {
+      co_await SendToBackend(backend->info->key, [&stop](platform::HandleChannel& channel) {
+        return channel.Send(*stop, {});
+      });
+    }
   }
   auto until = Clock::now() + deadline;
   for (auto& backend : snapshot) {

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,7 +14,9 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "broker_config.h"
+#include "broker_v1_envelope.pb.h"
 #include "broker_v1_service_def.pb.h"
+#include "rp/platform/handle_channel.h"
 #include "rp/broker/rate_limits.h"
 #include "rp/broker/refusals.h"
 
@@ -67,6 +70,19 @@ class BackendSupervisor {
   boost::asio::awaitable<void> StopAll(std::chrono::milliseconds deadline);
 
   std::vector<BackendInfo> Snapshot() const;
+
+  // Runs `send` on the control channel of the live backend `key`, one send
+  // at a time per backend (a channel takes one send in flight). Fails with
+  // not_connected when the backend is gone.
+  using ControlSend =
+      std::function<boost::asio::awaitable<boost::system::error_code>(platform::HandleChannel&)>;
+  boost::asio::awaitable<boost::system::error_code> SendToBackend(const std::string& key,
+                                                                  ControlSend send);
+
+  // Receives every frame a ready backend sends on its control channel
+  // (handoff answers), with the backend's key.
+  using ControlFrameSink = std::function<void(const std::string& key, const pb::Frame& frame)>;
+  void set_control_frame_sink(ControlFrameSink sink) { sink_ = std::move(sink); }
   std::uint64_t spawn_attempts() const { return spawn_attempts_; }
   std::uint64_t spawns() const { return spawns_; }
 
@@ -77,6 +93,7 @@ class BackendSupervisor {
   boost::asio::awaitable<Outcome> Launch(const LaunchRequest& request, const std::string& key,
                                          const std::string& exe_hash);
   boost::asio::awaitable<void> WatchExit(std::shared_ptr<Running> backend);
+  boost::asio::awaitable<void> ReadControl(std::shared_ptr<Running> backend);
   std::string AllocateBackendAddress(std::string* error);
   std::string PrepareLogFile(const std::string& service, const std::string& version);
 
@@ -88,6 +105,7 @@ class BackendSupervisor {
   std::vector<std::shared_ptr<Running>> all_;  // every child not yet reaped
   std::uint64_t spawn_attempts_ = 0;
   std::uint64_t spawns_ = 0;
+  ControlFrameSink sink_;
 };
 
 // Lowercase hex BLAKE3 of a file's contents, memoised on (path, size,

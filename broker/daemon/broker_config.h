@@ -21,6 +21,8 @@ struct BrokerConfig {
   std::chrono::milliseconds backend_ready_timeout{10'000};
   // How long backends get to stop on shutdown before they are killed.
   std::chrono::milliseconds drain_deadline{5'000};
+  // How long a backend has to answer a handoff offer (spec §5.3: 5 s).
+  std::chrono::milliseconds handoff_ack_timeout{5'000};
   std::uint32_t hello_rate_limit = 256;  // per peer pid per second
   std::uint32_t spawn_attempts = 3;      // per backend key per 30 s
   std::uint64_t max_open_files = 0;      // 0: leave the OS limit alone

@@ -52,7 +52,8 @@ BrokerServer::BrokerServer(asio::io_context& io, BrokerConfig config)
     : io_(io),
       config_(std::move(config)),
       supervisor_(io.get_executor(), config_),
-      router_(config_, supervisor_) {}
+      handoff_(io, supervisor_, config_.handoff_ack_timeout),
+      router_(config_, supervisor_, handoff_) {}
 
 BrokerServer::~BrokerServer() = default;
 
@@ -147,6 +148,7 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
   });
 
   std::optional<pb::Frame> reply;
+  std::optional<HandoffPlan> handoff;
   pb::Frame request;
   auto body = co_await transport::ReadFrameBody(stream, transport::kMaxHelloBytes);
   if (!body) {
@@ -169,7 +171,9 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
   } else if (fd_pressure_) {
     reply = ReplyFrame(request, MakeRefusedReply(refusals::FdPressure()));
   } else {
-    reply = ReplyFrame(request, co_await router_.Route(request, peer));
+    auto routed = co_await router_.Route(request, peer, fd_pressure_);
+    reply = ReplyFrame(request, routed.reply);
+    handoff = std::move(routed.handoff);
   }
 
   if (reply) {
@@ -180,7 +184,14 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
         if (!ec) stream.Cancel();
       });
     }
-    co_await transport::WriteFrame(stream, *reply);  // a vanished peer is not our problem
+    auto written = co_await transport::WriteFrame(stream, *reply);
+    if (handoff && written) {
+      deadline.cancel();
+      --open_connections_;
+      // From here on the backend owns the conversation with this client.
+      co_await handoff_.Transfer(std::move(*handoff), std::move(stream));
+      co_return;
+    }
   }
   deadline.cancel();
   stream.Close();

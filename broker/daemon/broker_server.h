@@ -57,6 +57,7 @@ class BrokerServer {
   boost::asio::io_context& io_;
   BrokerConfig config_;
   BackendSupervisor supervisor_;
+  HandoffCoordinator handoff_;
   HelloRouter router_;
   platform::LocalListener listener_;
   platform::DescriptorReserve reserve_;

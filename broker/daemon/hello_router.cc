@@ -9,9 +9,11 @@ namespace rp::broker {
 
 namespace asio = boost::asio;
 
-HelloRouter::HelloRouter(const BrokerConfig& config, BackendSupervisor& supervisor)
+HelloRouter::HelloRouter(const BrokerConfig& config, BackendSupervisor& supervisor,
+                         HandoffCoordinator& handoff)
     : config_(config),
       supervisor_(supervisor),
+      handoff_(handoff),
       store_(config.service_def_dir),
       rate_limiter_(config.hello_rate_limit, std::chrono::seconds(1)) {}
 
@@ -23,28 +25,29 @@ pb::HelloReply HelloRouter::Refuse(const Refusal& refusal, const pb::Hello* hell
   return MakeRefusedReply(refusal);
 }
 
-asio::awaitable<pb::HelloReply> HelloRouter::Route(const pb::Frame& frame,
-                                                   const platform::PeerIdentity& peer) {
+asio::awaitable<HelloRouter::Routed> HelloRouter::Route(const pb::Frame& frame,
+                                                        const platform::PeerIdentity& peer,
+                                                        bool fd_pressure) {
   pb::Hello hello;
-  if (auto refusal = DecodeHelloFrame(frame, &hello)) co_return Refuse(*refusal, nullptr);
-  if (auto refusal = ValidateHelloShape(hello, peer.pid)) co_return Refuse(*refusal, &hello);
+  if (auto refusal = DecodeHelloFrame(frame, &hello)) co_return Routed{Refuse(*refusal, nullptr)};
+  if (auto refusal = ValidateHelloShape(hello, peer.pid)) co_return Routed{Refuse(*refusal, &hello)};
   if (auto retry = rate_limiter_.Admit(peer.pid, std::chrono::steady_clock::now())) {
-    co_return Refuse(refusals::HelloRateLimited(*retry), &hello);
+    co_return Routed{Refuse(refusals::HelloRateLimited(*retry), &hello)};
   }
   auto loaded = store_.Load(hello.service_name());
   if (auto* error = std::get_if<ServiceDefinitionError>(&loaded)) {
-    co_return Refuse(error->not_found ? refusals::ServiceDefinitionNotFound()
+    co_return Routed{Refuse(error->not_found ? refusals::ServiceDefinitionNotFound()
                                       : refusals::ServiceDefinitionUnloadable(error->text),
-                     &hello);
+                     &hello)};
   }
   auto& definition = std::get<pb::ServiceDefinition>(loaded);
   if (auto refusal = CheckVersionPolicy(hello.wanted_version(), definition)) {
-    co_return Refuse(*refusal, &hello);
+    co_return Routed{Refuse(*refusal, &hello)};
   }
   LaunchRequest request{definition, hello.wanted_version(), InstanceId(definition),
                         frame.traceparent(), frame.tracestate()};
   auto outcome = co_await supervisor_.Acquire(std::move(request));
-  if (auto* refusal = std::get_if<Refusal>(&outcome)) co_return Refuse(*refusal, &hello);
+  if (auto* refusal = std::get_if<Refusal>(&outcome)) co_return Routed{Refuse(*refusal, &hello)};
   const auto& backend = std::get<std::shared_ptr<const BackendInfo>>(outcome);
 
   pb::HelloReply reply;
@@ -53,9 +56,18 @@ asio::awaitable<pb::HelloReply> HelloRouter::Route(const pb::Frame& frame,
   negotiated->set_daemon_version(backend->version);
   negotiated->set_backend_pipe(backend->backend_pipe);
   negotiated->set_keepalive_interval_secs(NegotiatedKeepalive(hello));
-  negotiated->set_connection_id(next_connection_id_++);
+  const std::uint64_t connection_id = next_connection_id_++;
+  negotiated->set_connection_id(connection_id);
+  auto labels = definition.labels();
+  bool service_enabled = !(labels.count("handoff.enabled") && labels["handoff.enabled"] == "false");
+  auto plan = handoff_.Prepare((hello.client_capabilities() & transport::kCapHandlePassing) != 0,
+                               service_enabled, fd_pressure, *backend, connection_id);
+  if (plan) {
+    negotiated->set_server_capabilities(transport::kCapHandlePassing);
+    negotiated->set_handle_passed_token(std::string(plan->token.begin(), plan->token.end()));
+  }
   ++stats_.negotiated;
-  co_return reply;
+  co_return Routed{std::move(reply), std::move(plan)};
 }
 
 }  // namespace rp::broker

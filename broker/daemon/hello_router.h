@@ -7,6 +7,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "backend_supervisor.h"
+#include "handoff_coordinator.h"
 #include "broker_config.h"
 #include "broker_v1_envelope.pb.h"
 #include "rp/broker/rate_limits.h"
@@ -27,13 +28,21 @@ struct HelloStats {
 // version policy, instance, then a backend from the supervisor (launched on
 // demand). Negotiated carries protocol 1, the backend's version as
 // daemon_version, its backend_pipe and a connection id unique and
-// increasing across the broker's life. Runs on the broker's executor.
+// increasing across the broker's life. When the client can take a handed-off
+// connection and the policy allows, Negotiated also carries bit 0 and a
+// token, and the caller hands the connection over after writing it. Runs on
+// the broker's executor.
 class HelloRouter {
  public:
-  HelloRouter(const BrokerConfig& config, BackendSupervisor& supervisor);
+  HelloRouter(const BrokerConfig& config, BackendSupervisor& supervisor,
+              HandoffCoordinator& handoff);
 
-  boost::asio::awaitable<pb::HelloReply> Route(const pb::Frame& frame,
-                                               const platform::PeerIdentity& peer);
+  struct Routed {
+    pb::HelloReply reply;
+    std::optional<HandoffPlan> handoff;  // set: hand the connection over after replying
+  };
+  boost::asio::awaitable<Routed> Route(const pb::Frame& frame, const platform::PeerIdentity& peer,
+                                       bool fd_pressure);
 
   const HelloStats& stats() const { return stats_; }
 
@@ -42,6 +51,7 @@ class HelloRouter {
 
   const BrokerConfig& config_;
   BackendSupervisor& supervisor_;
+  HandoffCoordinator& handoff_;
   ServiceDefinitionStore store_;
   PeerRateLimiter rate_limiter_;
   std::uint64_t next_connection_id_ = 1;

@@ -64,11 +64,12 @@ int RunServe(const Args& args, const std::optional<std::string>& socket,
       OptionValue(args, "--service-def-dir").value_or(ServiceDefinitionStore::DefaultDirectory());
   config.state_dir = OptionValue(args, "--state-dir").value_or(DefaultStateDirectory());
   config.hello_timeout = MillisecondsFromEnv(kEnvHelloTimeoutMs, config.hello_timeout);
-  std::uint64_t rate = config.hello_rate_limit, files = 0, ready_ms = 0, drain_ms = 0;
+  std::uint64_t rate = config.hello_rate_limit, files = 0, ready_ms = 0, drain_ms = 0, ack_ms = 0;
   if (!ParseCount(OptionValue(args, "--hello-rate-limit"), &rate) ||
       !ParseCount(OptionValue(args, "--max-open-files"), &files) ||
       !ParseCount(OptionValue(args, "--backend-ready-timeout-ms"), &ready_ms) ||
-      !ParseCount(OptionValue(args, "--drain-deadline-ms"), &drain_ms)) {
+      !ParseCount(OptionValue(args, "--drain-deadline-ms"), &drain_ms) ||
+      !ParseCount(OptionValue(args, "--handoff-ack-timeout-ms"), &ack_ms)) {
     std::fprintf(stderr, "serve: numeric options take a positive integer\n");
     return 2;
   }
@@ -76,6 +77,7 @@ int RunServe(const Args& args, const std::optional<std::string>& socket,
   config.max_open_files = files;
   if (ready_ms) config.backend_ready_timeout = std::chrono::milliseconds(ready_ms);
   if (drain_ms) config.drain_deadline = std::chrono::milliseconds(drain_ms);
+  if (ack_ms) config.handoff_ack_timeout = std::chrono::milliseconds(ack_ms);
   if (config.max_open_files) {
     if (auto ec = platform::SetOpenFileLimit(config.max_open_files)) {
       std::fprintf(stderr, "serve failed: cannot set the open-file limit: %s\n",

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include <boost/system/error_code.hpp>
 
@@ -92,6 +93,9 @@ boost::system::error_code FillRandom(std::uint8_t* out, std::size_t size);
 // Closes every fd >= `low` in this (freshly forked) process except those in
 // the sorted list `keep`. Async-signal-safe.
 void CloseFdsExcept(int low, const int* keep, int keep_count);
+
+// Directory listing another process's open fds ("" where there is none).
+std::string OpenFdDirectoryOf(std::uint32_t pid);
 
 // Directory listing this process's open fds ("/proc/self/fd" or "/dev/fd").
 const char* OpenFdDirectory();

@@ -4,6 +4,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <string>
+
 #include "posix/posix_compat.h"
 
 namespace rp::platform::posix {
@@ -20,6 +22,8 @@ void CloseFdsExcept(int low, const int* keep, int keep_count) {
 }
 
 const char* OpenFdDirectory() { return "/proc/self/fd"; }
+
+std::string OpenFdDirectoryOf(std::uint32_t pid) { return "/proc/" + std::to_string(pid) + "/fd"; }
 
 boost::system::error_code FillRandom(std::uint8_t* out, std::size_t size) {
   std::size_t done = 0;

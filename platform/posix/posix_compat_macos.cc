@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <string>
+
 #include "posix/posix_compat.h"
 
 namespace rp::platform::posix {
@@ -18,6 +20,10 @@ void CloseFdsExcept(int low, const int* keep, int keep_count) {
 }
 
 const char* OpenFdDirectory() { return "/dev/fd"; }
+
+// macOS has no per-process fd directory for other processes; callers get
+// ENOTSUP from CountOpenHandlesOf.
+std::string OpenFdDirectoryOf(std::uint32_t) { return ""; }
 
 boost::system::error_code FillRandom(std::uint8_t* out, std::size_t size) {
   ::arc4random_buf(out, size);

@@ -1,6 +1,7 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #include "rp/platform/system.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -87,6 +88,19 @@ error_code SwitchUser(std::uint32_t uid, std::uint32_t gid) {
     return error_code(errno, system_category());
   }
   return {};
+}
+
+boost::system::result<std::size_t> CountOpenHandlesOf(std::uint32_t pid) {
+  std::string dir = posix::OpenFdDirectoryOf(pid);
+  if (dir.empty()) return error_code(ENOTSUP, system_category());
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return error_code(errno, system_category());
+  std::size_t count = 0;
+  while (dirent* entry = ::readdir(d)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  ::closedir(d);
+  return count;
 }
 
 bool ProcessExists(std::uint32_t pid) {

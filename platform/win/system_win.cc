@@ -120,6 +120,17 @@ error_code SwitchUser(std::uint32_t, std::uint32_t) {
   return error_code(boost::asio::error::operation_not_supported);
 }
 
+boost::system::result<std::size_t> CountOpenHandlesOf(std::uint32_t pid) {
+  HANDLE process = ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+  if (!process) return LastError();
+  DWORD count = 0;
+  BOOL ok = ::GetProcessHandleCount(process, &count);
+  error_code ec = ok ? error_code() : LastError();
+  ::CloseHandle(process);
+  if (ec) return ec;
+  return static_cast<std::size_t>(count);
+}
+
 bool ProcessExists(std::uint32_t pid) {
   HANDLE process = ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
   if (!process) return false;

@@ -2,6 +2,7 @@
 // The broker's pure state machines and rules, driven with a fake clock.
 #include <gtest/gtest.h>
 
+#include "rp/broker/handoff_policy.h"
 #include "rp/broker/hello_policy.h"
 #include "rp/broker/json.h"
 #include "rp/broker/rate_limits.h"
@@ -131,6 +132,48 @@ TEST(JsonWriter, CompactWithSortedKeys) {
   Json value = Json::Object{{"zeta", 1}, {"alpha", Json::Array{true, nullptr, "a\"b\n"}},
                             {"mid", 2.5}, {"whole", 0.0}};
   EXPECT_EQ(value.Dump(), "{\"alpha\":[true,null,\"a\\\"b\\n\"],\"mid\":2.5,\"whole\":0.0,\"zeta\":1}");
+}
+
+}  // namespace
+}  // namespace rp::broker
+
+namespace rp::broker {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(HandoffTokens, SingleUseBoundedAndExpiring) {
+  const SteadyTime t0{};
+  HandoffTokenStore store(2, 30s);
+  auto a = store.Issue(1, t0);
+  auto b = store.Issue(2, t0);
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(*a, *b);
+  EXPECT_FALSE(store.Issue(3, t0)) << "bounded";
+  HandoffToken wrong = *a;
+  wrong[0] ^= 1;
+  EXPECT_FALSE(store.Consume(1, wrong, t0));
+  EXPECT_TRUE(store.Consume(1, *a, t0)) << "a mismatch consumes nothing";
+  EXPECT_FALSE(store.Consume(1, *a, t0)) << "single use";
+  EXPECT_FALSE(store.Consume(2, *b, t0 + 30s)) << "expired";
+  EXPECT_TRUE(store.Issue(4, t0 + 31s)) << "expired entries make room";
+}
+
+TEST(HandoffPolicyTest, SkipsInReferenceOrderAndLimitsFailures) {
+  const SteadyTime t0{};
+  HandoffPolicy policy(8, 30s);
+  EXPECT_EQ(policy.ShouldAttempt(false, false, true, false, "k", t0), HandoffSkip::kClientUnsupported);
+  EXPECT_EQ(policy.ShouldAttempt(true, false, true, false, "k", t0), HandoffSkip::kServiceDisabled);
+  EXPECT_EQ(policy.ShouldAttempt(true, true, true, false, "k", t0), HandoffSkip::kFdPressure);
+  EXPECT_EQ(policy.ShouldAttempt(true, true, false, false, "k", t0), HandoffSkip::kAdoptedBackend);
+  EXPECT_EQ(policy.ShouldAttempt(true, true, false, true, "k", t0), std::nullopt);
+  for (int i = 0; i < 8; ++i) policy.RecordFailure("k", t0 + 1s);
+  EXPECT_EQ(policy.ShouldAttempt(true, true, false, true, "k", t0 + 2s), HandoffSkip::kRecentFailures);
+  EXPECT_EQ(policy.ShouldAttempt(true, true, false, true, "other", t0 + 2s), std::nullopt);
+  EXPECT_EQ(policy.ShouldAttempt(true, true, false, true, "k", t0 + 32s), std::nullopt);
+  for (int i = 0; i < 8; ++i) policy.RecordFailure("k", t0 + 33s);
+  policy.RecordSuccess("k", t0 + 34s);
+  EXPECT_EQ(policy.ShouldAttempt(true, true, false, true, "k", t0 + 34s), std::nullopt);
 }
 
 }  // namespace

@@ -53,6 +53,10 @@ boost::system::error_code RequestTermination(std::uint32_t pid);
 // operation_not_supported.
 boost::system::error_code SwitchUser(std::uint32_t uid, std::uint32_t gid);
 
+// Open handles of another process (Linux /proc/<pid>/fd, macOS
+// proc_pidinfo, Windows GetProcessHandleCount); tests use it for leaks.
+boost::system::result<std::size_t> CountOpenHandlesOf(std::uint32_t pid);
+
 // True while a process with this id exists.
 bool ProcessExists(std::uint32_t pid);
 

@@ -35,6 +35,13 @@ struct ConnectOptions {
   std::uint64_t client_keepalive_secs = 0;
   // Try a cached backend_pipe for (endpoint, service, version) first.
   bool use_hello_skip_cache = true;
+  // Advertise CAP_HANDLE_PASSING and keep the Hello connection when the
+  // broker hands it to the backend (route kHandlePassed). Off: the client
+  // always reconnects to backend_pipe.
+  bool accept_handoff = true;
+  // How long to wait for the backend's handoff-ready EVENT on the Hello
+  // connection before falling back to backend_pipe.
+  std::chrono::milliseconds handoff_ready_timeout{2000};
 };
 
 // A live connection to a backend.
@@ -76,8 +83,11 @@ template <class T>
 using Result = std::variant<T, ConnectError>;
 
 // Connects to `service` at `version` through the broker (spec §3.16): the
-// Hello-skip cache first, then Hello; on Negotiated, a new connection to
-// backend_pipe (whose address is remembered for Hello-skip). Honours
+// Hello-skip cache first, then Hello. On Negotiated with a handoff token the
+// client waits (bounded) on the same connection for the backend's
+// handoff-ready EVENT and keeps that connection; on anything else it
+// silently connects to backend_pipe (whose address is remembered for
+// Hello-skip). A failed handoff is never an error. Honours
 // RUNNING_PROCESS_DISABLE (unset: on; exactly "1": kDisabled; anything
 // else: kBadConfig). Runs on the caller's executor; never throws.
 boost::asio::awaitable<Result<Connection>> Connect(std::string service, std::string version,
@@ -90,8 +100,8 @@ boost::asio::awaitable<Result<pb::HelloReply>> SendHello(const std::string& brok
                                                          std::chrono::milliseconds timeout);
 
 // The Hello this client sends for `service`/`version` (min=max=1,
-// CAP_HANDLE_PASSING, request_id "hello", our pid, client_lib_name
-// "rp-cpp").
+// CAP_HANDLE_PASSING unless options.accept_handoff is off, request_id
+// "hello", our pid, client_lib_name "rp-cpp").
 pb::Hello MakeHello(const std::string& service, const std::string& version,
                     const ConnectOptions& options);
 

@@ -1,0 +1,123 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#include "handoff_coordinator.h"
+
+#include <algorithm>
+
+#include "broker_v1_envelope.pb.h"
+#include "log.h"
+#include "rp/transport/connection_transfer.h"
+#include "rp/transport/envelope.h"
+
+namespace rp::broker {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+
+HandoffCoordinator::HandoffCoordinator(asio::io_context& io, BackendSupervisor& supervisor,
+                                       std::chrono::milliseconds ack_deadline)
+    : io_(io), supervisor_(supervisor), ack_deadline_(ack_deadline) {
+  supervisor_.set_control_frame_sink(
+      [this](const std::string& key, const pb::Frame& frame) { OnControlFrame(key, frame); });
+}
+
+std::optional<HandoffPlan> HandoffCoordinator::Prepare(bool client_capable, bool service_enabled,
+                                                       bool fd_pressure,
+                                                       const BackendInfo& backend,
+                                                       std::uint64_t correlation_id) {
+  auto now = Clock::now();
+  if (auto skip = policy_.ShouldAttempt(client_capable, service_enabled, fd_pressure,
+                                        /*launched_here=*/true, backend.key, now)) {
+    ++stats_.skipped[HandoffSkipName(*skip)];
+    if (*skip != HandoffSkip::kClientUnsupported) {
+      Log().info("handoff skipped: service={} reason={}", backend.service, HandoffSkipName(*skip));
+    }
+    return std::nullopt;
+  }
+  auto token = tokens_.Issue(correlation_id, now);
+  if (!token) {
+    ++stats_.skipped["token_unavailable"];
+    return std::nullopt;
+  }
+  return HandoffPlan{backend.key, backend.service, correlation_id, *token};
+}
+
+void HandoffCoordinator::Fail(const HandoffPlan& plan, HandoffFailure reason,
+                              const std::string& detail) {
+  ++stats_.failures[HandoffFailureName(reason)];
+  policy_.RecordFailure(plan.backend_key, Clock::now());
+  Log().warn("handoff fallback: service={} connection_id={} reason={} {}", plan.service,
+             plan.correlation_id, HandoffFailureName(reason), detail);
+}
+
+asio::awaitable<void> HandoffCoordinator::Transfer(HandoffPlan plan,
+                                                   platform::LocalStream connection) {
+  ++stats_.attempts;
+  pb::HandoffOffer offer;
+  offer.set_token(std::string(plan.token.begin(), plan.token.end()));
+  offer.set_service_name(plan.service);
+  offer.set_correlation_id(plan.correlation_id);
+  pb::Frame frame = transport::MakeRequest(transport::kHandoffPayloadProtocol,
+                                           transport::SerializeDeterministic(offer),
+                                           plan.correlation_id);
+  // Registered before sending: a fast backend may answer before we resume.
+  auto deadline = std::make_unique<asio::steady_timer>(io_, ack_deadline_);
+  std::uint64_t cid = plan.correlation_id;
+  deadline->async_wait([this, cid](error_code ec) {
+    if (ec) return;
+    auto it = pending_.find(cid);
+    if (it == pending_.end()) return;
+    HandoffPlan expired = std::move(it->second.plan);
+    pending_.erase(it);
+    Fail(expired, HandoffFailure::kAckTimeout, "no HandoffAck within the deadline");
+  });
+  pending_[cid] = Pending{plan, std::move(deadline)};
+
+  auto stream = std::make_shared<platform::LocalStream>(std::move(connection));
+  error_code ec = co_await supervisor_.SendToBackend(
+      plan.backend_key, [stream, &frame](platform::HandleChannel& channel) {
+        return transport::SendConnection(channel, std::move(*stream), frame,
+                                         /*fill_handle_value=*/true);
+      });
+  stream->Close();  // ours is closed either way; on failure the client reconnects
+  if (ec) {
+    if (auto it = pending_.find(cid); it != pending_.end()) {
+      it->second.deadline->cancel();
+      pending_.erase(it);
+      Fail(plan, ec == asio::error::not_connected ? HandoffFailure::kBackendGone
+                                                  : HandoffFailure::kTransferFailed,
+           ec.message());
+    }
+  }
+}
+
+void HandoffCoordinator::OnControlFrame(const std::string& backend_key, const pb::Frame& frame) {
+  if (frame.payload_protocol() != transport::kHandoffPayloadProtocol) return;
+  auto it = pending_.find(frame.request_id());
+  if (it == pending_.end() || it->second.plan.backend_key != backend_key) {
+    Log().warn("handoff: unexpected answer from backend for connection_id={}", frame.request_id());
+    return;
+  }
+  HandoffPlan plan = std::move(it->second.plan);
+  it->second.deadline->cancel();
+  pending_.erase(it);
+  pb::HandoffAck ack;
+  HandoffToken presented{};
+  bool shaped = !transport::ValidateEnvelope(frame, pb::FRAME_KIND_RESPONSE,
+                                             transport::kHandoffPayloadProtocol) &&
+                ack.ParseFromString(frame.payload()) && ack.correlation_id() == plan.correlation_id &&
+                ack.token().size() == presented.size();
+  if (shaped) std::copy(ack.token().begin(), ack.token().end(), presented.begin());
+  if (!shaped || !tokens_.Consume(plan.correlation_id, presented, Clock::now())) {
+    Fail(plan, HandoffFailure::kMalformedAck, "answer does not match the offer");
+    return;
+  }
+  if (!ack.accepted()) {
+    Fail(plan, HandoffFailure::kRejected, "backend said: " + ack.error_detail());
+    return;
+  }
+  ++stats_.completions;
+  policy_.RecordSuccess(plan.backend_key, Clock::now());
+}
+
+}  // namespace rp::broker

@@ -1,0 +1,287 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+// Connection handoff with real processes: the broker hands each capable
+// client's Hello connection to the backend it launched; every failure
+// leaves the client on backend_pipe, and nothing leaks in any process.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <gtest/gtest.h>
+
+#include "broker/broker_fixture.h"
+#include "broker_v1_manifest.pb.h"
+#include "rp/backend/backend.h"
+#include "rp/broker/contract.h"
+#include "rp/client/client.h"
+#include "rp/platform/handle_channel.h"
+#include "rp/platform/host.h"
+#include "rp/platform/local_listener.h"
+#include "rp/platform/system.h"
+#include "rp/transport/envelope.h"
+#include "rp/transport/frame_io.h"
+#include "support/async_test.h"
+#include "support/child_registry.h"
+
+namespace rp::test {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+constexpr char kModeEnv[] = "RP_TEST_HANDOFF_MODE";
+
+std::size_t HandlesOf(std::uint32_t pid) {
+  auto count = platform::CountOpenHandlesOf(pid);
+  return count ? *count : 0;
+}
+
+std::uint32_t BackendPid(BrokerUnderTest& broker) {
+  auto status = broker.Admin(pb::ADMIN_VERB_STATUS, true);
+  if (!status) return 0;
+  auto at = status->body().find("\"pid\":");
+  return at == std::string::npos ? 0 : static_cast<std::uint32_t>(std::stoul(status->body().substr(at + 6)));
+}
+
+client::Result<client::Connection> ConnectThrough(BrokerUnderTest& broker, bool accept_handoff = true) {
+  client::ClearHelloSkipCache();
+  client::ConnectOptions options;
+  options.broker_endpoint = broker.endpoint();
+  options.accept_handoff = accept_handoff;
+  options.use_hello_skip_cache = false;
+  return RunAsync(broker.io(), client::Connect("echo", "1.0.0", options), 30s);
+}
+
+std::string Echo(BrokerUnderTest& broker, platform::LocalStream& stream, const std::string& line) {
+  return RunAsync(broker.io(), [&]() -> asio::awaitable<std::string> {
+    if (co_await platform::WriteAll(stream, asio::buffer(line))) co_return "write failed";
+    std::string back(line.size(), '\0');
+    if (co_await platform::ReadExactly(stream, asio::buffer(back))) co_return "read failed";
+    co_return back;
+  }());
+}
+
+// Waits (bounded) until `count()` equals `want`; returns the last value.
+std::size_t SettleTo(BrokerUnderTest& broker, std::size_t want,
+                     const std::function<std::size_t()>& count) {
+  std::size_t now = count();
+  for (int i = 0; i < 500 && now != want; ++i) {
+    asio::steady_timer(broker.io(), 10ms).wait();
+    now = count();
+  }
+  return now;
+}
+
+TEST(Handoff, BytesSentRightAfterHelloReachTheBackendOnTheSameConnection) {
+  BrokerUnderTest broker;
+  broker.Start();
+  broker.InstallService("echo");
+  auto result = RunAsync(broker.io(), [&]() -> asio::awaitable<std::string> {
+    auto ex = co_await asio::this_coro::executor;
+    auto stream = co_await platform::LocalStream::Connect(ex, broker.endpoint(), 5s);
+    if (!stream) co_return "connect failed";
+    pb::Hello hello = MakeTestHello("echo");
+    hello.set_client_capabilities(transport::kCapHandlePassing);
+    auto framed = *transport::EncodeFrame(HelloFrame(hello));
+    std::string early = "early bytes, sent before any reply";
+    framed.insert(framed.end(), early.begin(), early.end());
+    if (co_await platform::WriteAll(*stream, asio::buffer(framed))) co_return "write failed";
+    auto reply_frame = co_await transport::ReadFrame(*stream);
+    pb::HelloReply reply;
+    if (!reply_frame || !reply.ParseFromString(reply_frame->payload()) || !reply.has_negotiated()) {
+      co_return "no Negotiated";
+    }
+    const pb::Negotiated& n = reply.negotiated();
+    if (n.server_capabilities() != 1 || n.handle_passed_token().size() != 16 ||
+        n.backend_pipe().empty()) {
+      co_return "Negotiated without a handoff token";
+    }
+    auto event = co_await transport::ReadFrame(*stream);
+    if (!event) co_return "no handoff-ready event";
+    pb::HandoffAck ack;
+    if (event->kind() != pb::FRAME_KIND_EVENT || event->payload_protocol() != 0xD0FF ||
+        event->request_id() != n.connection_id() || !ack.ParseFromString(event->payload()) ||
+        !ack.accepted() || ack.token() != n.handle_passed_token() ||
+        ack.correlation_id() != n.connection_id() || !ack.error_detail().empty()) {
+      co_return "wrong handoff-ready event";
+    }
+    std::string back(early.size(), '\0');
+    if (co_await platform::ReadExactly(*stream, asio::buffer(back))) co_return "echo lost";
+    co_return back;
+  }());
+  EXPECT_EQ(result, "early bytes, sent before any reply");
+  EXPECT_EQ(broker.Shutdown(), 0);
+}
+
+TEST(Handoff, ClientSdkTakesTheHandedOffRouteAndCanOptOut) {
+  BrokerUnderTest broker;
+  broker.Start();
+  broker.InstallService("echo");
+  auto passed = ConnectThrough(broker);
+  ASSERT_TRUE(std::holds_alternative<client::Connection>(passed))
+      << std::get<client::ConnectError>(passed).message();
+  auto& connection = std::get<client::Connection>(passed);
+  EXPECT_EQ(connection.route, client::Route::kHandlePassed);
+  EXPECT_EQ(Echo(broker, connection.stream, "over the handed-off connection"),
+            "over the handed-off connection");
+  auto reconnected = ConnectThrough(broker, /*accept_handoff=*/false);
+  ASSERT_TRUE(std::holds_alternative<client::Connection>(reconnected));
+  EXPECT_EQ(std::get<client::Connection>(reconnected).route, client::Route::kBrokerNegotiated);
+  EXPECT_EQ(broker.Shutdown(), 0);
+}
+
+TEST(Handoff, ServiceLabelTurnsItOff) {
+  BrokerUnderTest broker;
+  broker.Start();
+  pb::ServiceDefinition def;
+  (*def.mutable_labels())["handoff.enabled"] = "false";
+  broker.InstallService("echo", {}, def);
+  pb::Hello hello = MakeTestHello("echo");
+  hello.set_client_capabilities(transport::kCapHandlePassing);
+  auto reply = broker.SendHello(hello);
+  ASSERT_TRUE(reply && reply->has_negotiated());
+  EXPECT_EQ(reply->negotiated().server_capabilities(), 0u);
+  EXPECT_TRUE(reply->negotiated().handle_passed_token().empty());
+  auto connected = ConnectThrough(broker);
+  ASSERT_TRUE(std::holds_alternative<client::Connection>(connected));
+  EXPECT_EQ(std::get<client::Connection>(connected).route, client::Route::kBrokerNegotiated);
+  EXPECT_EQ(broker.Shutdown(), 0);
+}
+
+TEST(Handoff, RepeatedHandoffsLeaveBrokerAndBackendHandleCountsUnchanged) {
+  BrokerUnderTest broker;
+  broker.Start();
+  broker.InstallService("echo");
+  {
+    auto warm = ConnectThrough(broker);  // launches the backend
+    ASSERT_TRUE(std::holds_alternative<client::Connection>(warm));
+  }
+  const std::uint32_t broker_pid = broker.process().pid();
+  const std::uint32_t backend_pid = BackendPid(broker);
+  auto broker_count = [&] { return HandlesOf(broker_pid); };
+  auto backend_count = [&] { return HandlesOf(backend_pid); };
+  // Let the warm-up connection wind down, then take the baselines.
+  asio::steady_timer(broker.io(), 200ms).wait();
+  const std::size_t broker_before = broker_count();
+  const std::size_t backend_before = backend_count();
+  ASSERT_GT(broker_before, 0u);
+  for (int i = 0; i < 20; ++i) {
+    auto c = ConnectThrough(broker);
+    ASSERT_TRUE(std::holds_alternative<client::Connection>(c));
+    auto& connection = std::get<client::Connection>(c);
+    EXPECT_EQ(connection.route, client::Route::kHandlePassed);
+    EXPECT_EQ(Echo(broker, connection.stream, "x"), "x");
+  }
+  EXPECT_EQ(SettleTo(broker, broker_before, broker_count), broker_before) << "broker leaked";
+  EXPECT_EQ(SettleTo(broker, backend_before, backend_count), backend_before) << "backend leaked";
+  EXPECT_EQ(broker.Shutdown(), 0);
+}
+
+// A broker whose "echo" backend is this test binary in a misbehaving mode.
+class HandoffFailure : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(HandoffFailure, ClientFallsBackToBackendPipeAndNothingLeaks) {
+  BrokerUnderTest broker(BrokerUnderTest::Options{
+      {"--handoff-ack-timeout-ms", "300"},
+      {{kChildEnv, "handoff_test_backend"}, {kModeEnv, GetParam()}}});
+  broker.Start();
+  broker.InstallService("echo", platform::CurrentExecutablePath().value());
+  auto first = ConnectThrough(broker, /*accept_handoff=*/false);  // launch it
+  ASSERT_TRUE(std::holds_alternative<client::Connection>(first));
+  const std::uint32_t broker_pid = broker.process().pid();
+  auto broker_count = [&] { return HandlesOf(broker_pid); };
+  asio::steady_timer(broker.io(), 100ms).wait();
+  const std::size_t broker_before = broker_count();
+
+  auto c = ConnectThrough(broker);
+  if (GetParam() == "die") {
+    // The backend died with the offer; the broker notices, and the next
+    // client is served by a relaunched backend.
+    for (int i = 0; i < 500 && broker.Log().find("backend died") == std::string::npos; ++i) {
+      asio::steady_timer(broker.io(), 10ms).wait();
+    }
+    c = ConnectThrough(broker, /*accept_handoff=*/false);
+  }
+  ASSERT_TRUE(std::holds_alternative<client::Connection>(c))
+      << std::get<client::ConnectError>(c).message();
+  auto& connection = std::get<client::Connection>(c);
+  EXPECT_EQ(connection.route, client::Route::kBrokerNegotiated);
+  EXPECT_EQ(Echo(broker, connection.stream, "fallback"), "fallback");
+  const char* reason = GetParam() == "reject" ? "reason=rejected"
+                       : GetParam() == "stall" ? "reason=ack_timeout"
+                                               : "backend died";
+  for (int i = 0; i < 500 && broker.Log().find(reason) == std::string::npos; ++i) {
+    asio::steady_timer(broker.io(), 10ms).wait();
+  }
+  EXPECT_NE(broker.Log().find(reason), std::string::npos) << broker.Log();
+  if (GetParam() != "die") {
+    EXPECT_EQ(SettleTo(broker, broker_before, broker_count), broker_before) << "broker leaked";
+  }
+  EXPECT_EQ(broker.Shutdown(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, HandoffFailure, ::testing::Values("reject", "stall", "die"));
+
+}  // namespace
+}  // namespace rp::test
+
+// A backend that serves backend_pipe as an echo but mishandles handoff
+// offers as RP_TEST_HANDOFF_MODE says: "reject" answers accepted=false,
+// "stall" never answers (and keeps the connection), "die" exits.
+RP_TEST_CHILD(handoff_test_backend) {
+  namespace asio = boost::asio;
+  namespace pb = ::running_process::broker::v1;
+  using namespace rp;
+  const std::string mode = platform::GetEnv(test::kModeEnv).value_or("");
+  auto env = backend::BackendEnvironment::FromProcessEnvironment();
+  if (!env || !env->control_handle) return 2;
+  asio::io_context io;
+  auto listener = platform::LocalListener::Bind(io.get_executor(), env->backend_pipe);
+  auto end = platform::PlatformHandle::FromDecimalString(*env->control_handle);
+  if (!listener || !end) return 3;
+  auto channel = platform::HandleChannel::Open(io.get_executor(), std::move(*end));
+  if (!channel) return 4;
+  std::vector<platform::PlatformHandle> stalled;
+  return test::RunAsync(io, [&]() -> asio::awaitable<int> {
+    pb::DaemonProcess me;
+    me.set_pid(platform::CurrentProcessId());
+    me.mutable_ipc_endpoint()->set_namespace_id(env->backend_namespace);
+    me.mutable_ipc_endpoint()->set_path(env->backend_pipe);
+    auto ready = *transport::EncodeFrame(transport::MakeEvent(
+        broker::kBackendControlPayloadProtocol, transport::SerializeDeterministic(me), 1));
+    co_await channel->Send(ready, {});
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      for (;;) {
+        auto accepted = co_await listener->Accept();
+        if (!accepted) co_return;
+        asio::co_spawn(io, [](platform::LocalStream s) -> asio::awaitable<void> {
+          char buf[256];
+          for (;;) {
+            auto n = co_await s.ReadSome(asio::buffer(buf));
+            if (!n || co_await platform::WriteAll(s, asio::buffer(buf, *n))) co_return;
+          }
+        }(std::move(accepted->stream)), asio::detached);
+      }
+    }, asio::detached);
+    for (;;) {
+      auto message = co_await channel->Receive();
+      if (!message) co_return 0;
+      auto decoded = transport::TryDecodeFrame(message->bytes);
+      if (!decoded || !*decoded) continue;
+      const pb::Frame& frame = (*decoded)->frame;
+      if (frame.payload_protocol() != transport::kHandoffPayloadProtocol) co_return 0;  // stop
+      if (mode == "die") std::_Exit(3);
+      if (mode == "stall") {
+        for (auto& h : message->handles) stalled.push_back(std::move(h));
+        continue;
+      }
+      pb::HandoffOffer offer;
+      offer.ParseFromString(frame.payload());
+      pb::HandoffAck ack;
+      ack.set_token(offer.token());
+      ack.set_accepted(false);
+      ack.set_error_detail("test backend says no");
+      ack.set_correlation_id(offer.correlation_id());
+      auto answer = *transport::EncodeFrame(
+          transport::MakeResponseTo(frame, transport::SerializeDeterministic(ack)));
+      co_await channel->Send(answer, {});
+    }
+  }(), std::chrono::minutes(10));
+}

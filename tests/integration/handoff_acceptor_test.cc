@@ -1,0 +1,120 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+// The backend's half of a handoff, over a real channel pair and real
+// connections: a replayed token and a malformed offer are rejected with the
+// handle closed; a good offer greets the client with the relay EVENT.
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <gtest/gtest.h>
+
+#include "handoff_acceptor.h"
+#include "rp/platform/host.h"
+#include "rp/platform/local_listener.h"
+#include "rp/transport/connection_transfer.h"
+#include "rp/transport/envelope.h"
+#include "rp/transport/frame_io.h"
+#include "support/async_test.h"
+#include "support/temp_dir.h"
+
+namespace rp::backend {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using test::RunAsync;
+
+class HandoffAcceptorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto listener = platform::LocalListener::Bind(io_.get_executor(),
+                                                  test::UniqueEndpointAddress(dir_, "offer"));
+    ASSERT_TRUE(listener);
+    listener_ = std::move(*listener);
+    auto ends = platform::HandleChannel::CreatePair();
+    ASSERT_TRUE(ends);
+    auto broker = platform::HandleChannel::Open(
+        io_.get_executor(), std::move(ends->first),
+        platform::PlatformHandle());  // same process: the Windows leg duplicates into ourselves
+    auto backend = platform::HandleChannel::Open(io_.get_executor(), std::move(ends->second));
+    ASSERT_TRUE(broker && backend);
+    broker_ = std::move(*broker);
+    backend_ = std::move(*backend);
+  }
+
+  // A client connected to the listener, and the accepted server side.
+  std::pair<platform::LocalStream, platform::LocalStream> Connection() {
+    return RunAsync(io_, [this]() -> asio::awaitable<std::pair<platform::LocalStream, platform::LocalStream>> {
+      using namespace asio::experimental::awaitable_operators;
+      auto [c, s] = co_await (platform::LocalStream::Connect(io_.get_executor(), listener_.address(), 5s) &&
+                              listener_.Accept());
+      co_return std::make_pair(std::move(*c), std::move(s->stream));
+    }());
+  }
+
+  pb::Frame Offer(const std::string& token, std::uint64_t cid) {
+    pb::HandoffOffer offer;
+    offer.set_token(token);
+    offer.set_service_name("echo");
+    offer.set_correlation_id(cid);
+    return transport::MakeRequest(transport::kHandoffPayloadProtocol,
+                                  transport::SerializeDeterministic(offer), cid);
+  }
+
+  // Sends `frame` with `server` beside it, lets the acceptor take it, and
+  // returns (adopted?, the ACK the broker got).
+  std::pair<bool, pb::HandoffAck> Deliver(const pb::Frame& frame, platform::LocalStream server) {
+    return RunAsync(io_, [&]() -> asio::awaitable<std::pair<bool, pb::HandoffAck>> {
+      co_await transport::SendConnection(broker_, std::move(server), frame, true);
+      auto message = co_await backend_.Receive();
+      EXPECT_TRUE(message);
+      auto decoded = transport::TryDecodeFrame(message->bytes);
+      auto stream = co_await acceptor_.Accept(io_.get_executor(), (*decoded)->frame,
+                                              std::move(message->handles), backend_);
+      auto answer = co_await broker_.Receive();
+      pb::HandoffAck ack;
+      auto answer_frame = transport::TryDecodeFrame(answer->bytes);
+      ack.ParseFromString((*answer_frame)->frame.payload());
+      EXPECT_EQ((*answer_frame)->frame.kind(), pb::FRAME_KIND_RESPONSE);
+      co_return std::make_pair(stream.has_value(), ack);
+    }());
+  }
+
+  test::TempDir dir_;
+  asio::io_context io_;
+  platform::LocalListener listener_;
+  platform::HandleChannel broker_;
+  platform::HandleChannel backend_;
+  HandoffAcceptor acceptor_{"echo"};
+};
+
+TEST_F(HandoffAcceptorTest, GreetsTheClientThenRejectsAReplayedToken) {
+  if (platform::CurrentOs() == platform::OsFlavor::kWindows) {
+    GTEST_SKIP() << "needs a second process to duplicate handles into (covered by Handoff.*)";
+  }
+  const std::string token(16, '\x42');
+  auto [client, server] = Connection();
+  auto [adopted, ack] = Deliver(Offer(token, 5), std::move(server));
+  EXPECT_TRUE(adopted);
+  EXPECT_TRUE(ack.accepted());
+  EXPECT_EQ(ack.correlation_id(), 5u);
+  auto event = RunAsync(io_, transport::ReadFrame(client));
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event->kind(), pb::FRAME_KIND_EVENT);
+  EXPECT_EQ(event->request_id(), 5u);
+
+  auto [client2, server2] = Connection();
+  auto [adopted2, ack2] = Deliver(Offer(token, 6), std::move(server2));
+  EXPECT_FALSE(adopted2);
+  EXPECT_FALSE(ack2.accepted());
+  EXPECT_EQ(ack2.error_detail(), "handoff token is not pending");
+  // The rejected connection was closed: its client sees EOF.
+  char byte;
+  auto eof = RunAsync(io_, client2.ReadSome(asio::buffer(&byte, 1)));
+  EXPECT_FALSE(eof);
+
+  auto [client3, server3] = Connection();
+  auto [adopted3, ack3] = Deliver(Offer(std::string(3, 'x'), 7), std::move(server3));
+  EXPECT_FALSE(adopted3);
+  EXPECT_EQ(ack3.error_detail(), "handoff token length was 3 bytes; expected 16");
+}
+
+}  // namespace
+}  // namespace rp::backend
