@@ -201,8 +201,10 @@ bool HandleChannel::is_open() const noexcept { return impl_ && impl_->is_open();
 asio::awaitable<error_code> HandleChannel::Send(std::span<const std::uint8_t> bytes,
                                                 std::span<const NativeHandle> handles) {
   std::vector<std::uint8_t> copy(bytes.begin(), bytes.end());
-  co_return co_await SendBuilt([&copy](std::span<const std::uint64_t>) { return std::move(copy); },
-                               handles);
+  // Note: named, never a temporary inside the co_await expression: GCC 12
+  // destroys such temporaries twice (seen here; also https://github.com/equeim/tremotesf2/pull/551).
+  BytesBuilder builder = [&copy](std::span<const std::uint64_t>) { return std::move(copy); };
+  co_return co_await SendBuilt(std::move(builder), handles);
 }
 
 asio::awaitable<error_code> HandleChannel::SendBuilt(BytesBuilder build,

@@ -1,0 +1,270 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+// HandleChannel on Windows: a private one-instance named pipe; handles
+// travel as values duplicated into the peer process with DuplicateHandle.
+#include "rp/platform/handle_channel.h"
+
+#include <windows.h>
+
+#include <bcrypt.h>
+
+#include <atomic>
+#include <cstdio>
+#include <limits>
+
+#include <boost/asio/error.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/windows/stream_handle.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/system/errc.hpp>
+
+#include "common/channel_wire.h"
+#include "rp/platform/errors.h"
+#include "win/win_support.h"
+
+namespace rp::platform {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using boost::system::result;
+
+namespace {
+
+error_code InvalidArgument() {
+  return boost::system::errc::make_error_code(boost::system::errc::invalid_argument);
+}
+
+// RemoteHandles owns handles already duplicated into the peer process
+// (values in the peer's handle table). Unless Commit() is called, they are
+// closed again in the peer (DUPLICATE_CLOSE_SOURCE), so a failed send
+// leaks nothing there. Does not own `peer`.
+class RemoteHandles {
+ public:
+  explicit RemoteHandles(HANDLE peer) : peer_(peer) {}
+  RemoteHandles(const RemoteHandles&) = delete;
+  RemoteHandles& operator=(const RemoteHandles&) = delete;
+  ~RemoteHandles() {
+    for (std::uint64_t value : values_) {
+      ::DuplicateHandle(peer_, reinterpret_cast<HANDLE>(static_cast<std::uintptr_t>(value)),
+                        nullptr, nullptr, 0, FALSE, DUPLICATE_CLOSE_SOURCE);
+    }
+  }
+
+  error_code Add(HANDLE local) {
+    HANDLE remote = nullptr;
+    if (!::DuplicateHandle(::GetCurrentProcess(), local, peer_, &remote, 0, FALSE,
+                           DUPLICATE_SAME_ACCESS)) {
+      return win::LastError();
+    }
+    values_.push_back(reinterpret_cast<std::uintptr_t>(remote));
+    return {};
+  }
+  const std::vector<std::uint64_t>& values() const { return values_; }
+  void Commit() { values_.clear(); }
+
+ private:
+  HANDLE peer_;
+  std::vector<std::uint64_t> values_;
+};
+
+void PutU64(std::vector<std::uint8_t>& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+std::uint64_t GetU64(const std::uint8_t* in) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(in[i]) << (8 * i);
+  return v;
+}
+
+std::wstring UniqueChannelPipePath() {
+  static std::atomic<unsigned> counter{0};
+  std::uint64_t random = 0;
+  ::BCryptGenRandom(nullptr, reinterpret_cast<PUCHAR>(&random), sizeof(random),
+                    BCRYPT_USE_SYSTEM_PREFERRED_RNG);
+  char name[96];
+  std::snprintf(name, sizeof(name), "\\\\.\\pipe\\rp-channel-%lu-%u-%016llx",
+                static_cast<unsigned long>(::GetCurrentProcessId()), counter++,
+                static_cast<unsigned long long>(random));
+  return win::Utf8ToWide(name);
+}
+
+}  // namespace
+
+// The channel end: a pipe end on this process's completion port
+// (asio::windows::stream_handle; the channel itself never moves), plus an
+// optional handle to the peer process for DuplicateHandle. Owns both. All
+// calls on the channel's executor; one Send and one Receive at a time.
+//
+// Note: the receiver cannot check the handle count beyond the header. The
+// values are plain numbers naming entries the sender already created in our
+// handle table; nothing in the kernel ties them to this message. A message
+// cut short after its header leaves the unread duplicates open (the channel
+// is broken then anyway), and a lying peer can name any handle of ours:
+// only our own processes hold a channel end.
+class HandleChannel::Impl {
+ public:
+  Impl(asio::windows::stream_handle pipe, PlatformHandle peer_process)
+      : pipe_(std::move(pipe)), peer_process_(std::move(peer_process)) {}
+
+  bool is_open() const noexcept { return pipe_.is_open(); }
+
+  asio::awaitable<error_code> SendBuilt(BytesBuilder build, std::span<const NativeHandle> handles) {
+    if (!pipe_.is_open()) co_return error_code(asio::error::bad_descriptor);
+    if (handles.size() > kMaxHandlesPerMessage) co_return InvalidArgument();
+    if (!handles.empty() && !peer_process_.is_valid()) co_return InvalidArgument();
+    RemoteHandles remote(peer_process_.get());
+    for (NativeHandle handle : handles) {
+      if (auto ec = remote.Add(handle)) co_return ec;
+    }
+    std::vector<std::uint8_t> bytes = build(remote.values());
+    if (bytes.size() > std::numeric_limits<std::uint32_t>::max()) {
+      co_return make_error_code(Error::kMessageTooLarge);
+    }
+    ChannelHeader header{static_cast<std::uint32_t>(bytes.size()),
+                         static_cast<std::uint32_t>(handles.size())};
+    auto encoded = header.Encode();
+    std::vector<std::uint8_t> message(encoded.begin(), encoded.end());
+    message.insert(message.end(), bytes.begin(), bytes.end());
+    for (std::uint64_t value : remote.values()) PutU64(message, value);
+    error_code ec;
+    co_await asio::async_write(pipe_, asio::buffer(message),
+                               asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return win::MapWriteError(ec);  // `remote` closes the duplicates.
+    remote.Commit();
+    co_return error_code();
+  }
+
+  asio::awaitable<result<ChannelMessage>> Receive(std::size_t max_bytes) {
+    if (!pipe_.is_open()) co_return error_code(asio::error::bad_descriptor);
+    std::array<std::uint8_t, ChannelHeader::kSize> raw{};
+    if (auto ec = co_await ReadAll(asio::buffer(raw))) co_return ec;
+    ChannelHeader header = ChannelHeader::Decode(raw);
+    if (auto ec = header.Check(max_bytes, kMaxHandlesPerMessage)) co_return ec;
+    ChannelMessage message;
+    message.bytes.resize(header.byte_count);
+    if (auto ec = co_await ReadAll(asio::buffer(message.bytes))) co_return ec;
+    std::vector<std::uint8_t> values(8 * static_cast<std::size_t>(header.handle_count));
+    if (auto ec = co_await ReadAll(asio::buffer(values))) co_return ec;
+    bool malformed = false;
+    for (std::uint32_t i = 0; i < header.handle_count; ++i) {
+      std::uint64_t value = GetU64(values.data() + 8 * i);
+      PlatformHandle handle(reinterpret_cast<NativeHandle>(static_cast<std::uintptr_t>(value)));
+      if (!handle.is_valid()) {
+        (void)handle.release();
+        malformed = true;
+        continue;
+      }
+      message.handles.push_back(std::move(handle));
+    }
+    // Rejected whole: the handles that did arrive close with `message`.
+    if (malformed) co_return make_error_code(Error::kMalformedMessage);
+    co_return message;
+  }
+
+  void Cancel() noexcept {
+    error_code ignored;
+    pipe_.cancel(ignored);
+  }
+
+  void Close() noexcept {
+    error_code ignored;
+    pipe_.close(ignored);
+    peer_process_.reset();
+  }
+
+ private:
+  asio::awaitable<error_code> ReadAll(asio::mutable_buffer buffer) {
+    if (buffer.size() == 0) co_return error_code();
+    error_code ec;
+    co_await asio::async_read(pipe_, buffer, asio::redirect_error(asio::use_awaitable, ec));
+    co_return ec ? win::MapReadError(ec) : ec;
+  }
+
+  asio::windows::stream_handle pipe_;
+  PlatformHandle peer_process_;
+};
+
+HandleChannel::HandleChannel() noexcept = default;
+HandleChannel::HandleChannel(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+HandleChannel::HandleChannel(HandleChannel&&) noexcept = default;
+HandleChannel& HandleChannel::operator=(HandleChannel&&) noexcept = default;
+HandleChannel::~HandleChannel() = default;
+
+result<std::pair<PlatformHandle, PlatformHandle>> HandleChannel::CreatePair() {
+  auto security = win::SecurityAttributes::CurrentUserOnly();
+  if (!security) return security.error();
+  std::wstring path = UniqueChannelPipePath();
+  auto server_handle = win::CreatePipeInstance(path, /*first_instance=*/true, 1, *security);
+  if (!server_handle) return server_handle.error();
+  PlatformHandle server(*server_handle);
+  PlatformHandle client(win::OpenPipeClient(path));
+  if (!client.is_valid()) {
+    (void)client.release();
+    return win::LastError();
+  }
+  // The client is already there, so this normally answers
+  // ERROR_PIPE_CONNECTED at once.
+  OVERLAPPED overlapped{};
+  PlatformHandle event(::CreateEventW(nullptr, TRUE, FALSE, nullptr));
+  if (!event.is_valid()) return win::LastError();
+  overlapped.hEvent = event.get();
+  if (!::ConnectNamedPipe(server.get(), &overlapped)) {
+    DWORD error = ::GetLastError();
+    if (error == ERROR_IO_PENDING) {
+      DWORD ignored = 0;
+      if (!::GetOverlappedResult(server.get(), &overlapped, &ignored, TRUE)) {
+        return win::LastError();
+      }
+    } else if (error != ERROR_PIPE_CONNECTED) {
+      return win::SystemError(error);
+    }
+  }
+  return std::make_pair(std::move(server), std::move(client));
+}
+
+result<HandleChannel> HandleChannel::Open(asio::any_io_executor executor, PlatformHandle end,
+                                          PlatformHandle peer_process) {
+  if (!end.is_valid()) return error_code(asio::error::bad_descriptor);
+  asio::windows::stream_handle pipe(executor);
+  error_code ec;
+  pipe.assign(end.get(), ec);
+  if (ec) return ec;
+  (void)end.release();
+  return HandleChannel(std::make_unique<Impl>(std::move(pipe), std::move(peer_process)));
+}
+
+bool HandleChannel::is_open() const noexcept { return impl_ && impl_->is_open(); }
+
+asio::awaitable<error_code> HandleChannel::Send(std::span<const std::uint8_t> bytes,
+                                                std::span<const NativeHandle> handles) {
+  if (!impl_) co_return error_code(asio::error::bad_descriptor);
+  // Note: the builder is a named local on purpose. GCC 12 destroys a lambda
+  // temporary that owns resources twice when it is created inside a co_await
+  // expression (a double free here).
+  BytesBuilder build = [copy = std::vector<std::uint8_t>(bytes.begin(), bytes.end())](
+                           std::span<const std::uint64_t>) { return copy; };
+  co_return co_await impl_->SendBuilt(std::move(build), handles);
+}
+
+asio::awaitable<error_code> HandleChannel::SendBuilt(BytesBuilder build,
+                                                     std::span<const NativeHandle> handles) {
+  if (!impl_) co_return error_code(asio::error::bad_descriptor);
+  co_return co_await impl_->SendBuilt(std::move(build), handles);
+}
+
+asio::awaitable<result<ChannelMessage>> HandleChannel::Receive(std::size_t max_bytes) {
+  if (!impl_) co_return error_code(asio::error::bad_descriptor);
+  co_return co_await impl_->Receive(max_bytes);
+}
+
+void HandleChannel::Cancel() noexcept {
+  if (impl_) impl_->Cancel();
+}
+
+void HandleChannel::Close() noexcept {
+  if (impl_) impl_->Close();
+}
+
+}  // namespace rp::platform
