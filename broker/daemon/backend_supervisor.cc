@@ -298,9 +298,12 @@ asio::awaitable<void> BackendSupervisor::StopAll(std::chrono::milliseconds deadl
     auto stop = transport::EncodeFrame(
         transport::MakeRequest(kBackendControlPayloadProtocol, std::string(), 2));
     if (stop) {
-      co_await SendToBackend(backend->info->key, [&stop](platform::HandleChannel& channel) {
+      // Named first: GCC 12 destroys lambda temporaries in a co_await
+      // expression twice (seen here; also https://github.com/equeim/tremotesf2/pull/551).
+      ControlSend send = [&stop](platform::HandleChannel& channel) {
         return channel.Send(*stop, {});
-      });
+      };
+      co_await SendToBackend(backend->info->key, std::move(send));
     }
   }
   auto until = Clock::now() + deadline;

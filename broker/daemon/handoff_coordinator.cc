@@ -74,11 +74,13 @@ asio::awaitable<void> HandoffCoordinator::Transfer(HandoffPlan plan,
   pending_[cid] = Pending{plan, std::move(deadline)};
 
   auto stream = std::make_shared<platform::LocalStream>(std::move(connection));
-  error_code ec = co_await supervisor_.SendToBackend(
-      plan.backend_key, [stream, &frame](platform::HandleChannel& channel) {
-        return transport::SendConnection(channel, std::move(*stream), frame,
-                                         /*fill_handle_value=*/true);
-      });
+  // Named first: GCC 12 destroys lambda temporaries in a co_await expression
+  // twice (seen here; also https://github.com/equeim/tremotesf2/pull/551); this one held the client connection.
+  BackendSupervisor::ControlSend send = [stream, &frame](platform::HandleChannel& channel) {
+    return transport::SendConnection(channel, std::move(*stream), frame,
+                                     /*fill_handle_value=*/true);
+  };
+  error_code ec = co_await supervisor_.SendToBackend(plan.backend_key, std::move(send));
   stream->Close();  // ours is closed either way; on failure the client reconnects
   if (ec) {
     if (auto it = pending_.find(cid); it != pending_.end()) {

@@ -73,7 +73,7 @@ void BrokerUnderTest::Start() {
 
 int BrokerUnderTest::Shutdown() {
   auto reply = Admin(pb::ADMIN_VERB_SHUTDOWN);
-  EXPECT_TRUE(reply.has_value());
+  EXPECT_TRUE(reply.has_value()) << "the broker did not answer; its log:\n" << Log();
   auto code = RunAsync(io_, process_.Wait(), 30s);
   running_ = false;
   return code ? *code : -1;

@@ -163,7 +163,7 @@ TEST(ConnectionTransfer, BrokenChannelFailsAndLeaksNothing) {
   EXPECT_EQ(test::OpenHandleCount(), baseline);
 }
 
-TEST(ConnectionTransfer, ReceiveRejectsMessagesThatAreNotOneFrameWithOneHandle) {
+TEST(ConnectionTransfer, ReceiveRejectsAFrameWithoutAHandle) {
   asio::io_context io;
   const std::size_t baseline = test::HandleBaseline(io);
   {
@@ -172,14 +172,29 @@ TEST(ConnectionTransfer, ReceiveRejectsMessagesThatAreNotOneFrameWithOneHandle) 
     auto a = HandleChannel::Open(io.get_executor(), std::move(ends->first));
     auto b = HandleChannel::Open(io.get_executor(), std::move(ends->second));
     ASSERT_TRUE(a && b);
-    // A frame without a handle.
     auto framed = EncodeFrame(OfferFrame(3));
     ASSERT_TRUE(framed);
     EXPECT_FALSE(RunAsync(io, a->Send(*framed, {})));
     auto none = RunAsync(io, ReceiveConnection(*b, io.get_executor()));
     ASSERT_FALSE(none);
     EXPECT_EQ(none.error(), make_error_code(platform::Error::kHandleCountMismatch));
-    // A handle beside bytes that are not a frame: rejected, handle closed.
+  }
+  EXPECT_EQ(test::OpenHandleCount(), baseline);
+}
+
+TEST(ConnectionTransfer, ReceiveRejectsAHandleBesideBytesThatAreNotAFrame) {
+  if (platform::CurrentOs() == platform::OsFlavor::kWindows) {
+    GTEST_SKIP() << "sending handles needs a peer process to duplicate into; the "
+                    "multi-process tests above cover Windows";
+  }
+  asio::io_context io;
+  const std::size_t baseline = test::HandleBaseline(io);
+  {
+    auto ends = HandleChannel::CreatePair();
+    ASSERT_TRUE(ends);
+    auto a = HandleChannel::Open(io.get_executor(), std::move(ends->first));
+    auto b = HandleChannel::Open(io.get_executor(), std::move(ends->second));
+    ASSERT_TRUE(a && b);
     auto spare = HandleChannel::CreatePair();
     ASSERT_TRUE(spare);
     platform::NativeHandle h = spare->first.get();

@@ -1,5 +1,7 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 // The broker's pure state machines and rules, driven with a fake clock.
+#include <filesystem>
+
 #include <gtest/gtest.h>
 
 #include "rp/broker/handoff_policy.h"
@@ -95,10 +97,15 @@ TEST(SpawnBudget, ThreeAttemptsPerWindowAndSuccessResets) {
   EXPECT_EQ(budget.Remaining("k", kT0 + 32s), 3u) << "a healthy launch earns a fresh window";
 }
 
+// An absolute path on the platform the test runs on.
+std::string AbsolutePath(const std::string& tail) {
+  return (std::filesystem::temp_directory_path() / tail).string();
+}
+
 TEST(ServiceDefinitionRules, ValidationTexts) {
   pb::ServiceDefinition def;
   def.set_service_name("echo");
-  def.set_binary_path("/opt/echo/bin/echo");
+  def.set_binary_path(AbsolutePath("echo"));
   EXPECT_EQ(ValidateServiceDefinition(def, "echo"), std::nullopt);
   EXPECT_EQ(ValidateServiceDefinition(def, "other"),
             "service-definition requested \"other\" but file declares \"echo\"");
@@ -122,7 +129,7 @@ TEST(ServiceDefinitionRules, ValidationTexts) {
   def.set_binary_path("");
   EXPECT_EQ(ValidateServiceDefinition(def, "echo"),
             "service-definition binary_path is invalid: \"\" (must not be empty)");
-  def.set_binary_path("/x");
+  def.set_binary_path(AbsolutePath("x"));
   def.set_min_version("1.0");
   EXPECT_EQ(ValidateServiceDefinition(def, "echo"),
             "service-definition min_version is invalid: \"1.0\"");

@@ -17,7 +17,10 @@ asio::awaitable<error_code> SendConnection(platform::HandleChannel& channel,
   const platform::NativeHandle native = handle->get();
   // The frame is encoded once the handle's value in the peer is known.
   error_code encode_error;
-  auto build = [&](std::span<const std::uint64_t> peer_values) -> std::vector<std::uint8_t> {
+  // A named std::function, not a temporary in the co_await expression below:
+  // GCC 12 destroys those twice (seen here; also https://github.com/equeim/tremotesf2/pull/551).
+  platform::HandleChannel::BytesBuilder build =
+      [&](std::span<const std::uint64_t> peer_values) -> std::vector<std::uint8_t> {
     pb::Frame copy = frame;
     if (fill_handle_value) {
       pb::HandoffOffer offer;
@@ -33,7 +36,7 @@ asio::awaitable<error_code> SendConnection(platform::HandleChannel& channel,
     }
     return std::move(*framed);
   };
-  error_code ec = co_await channel.SendBuilt(build, std::span(&native, 1));
+  error_code ec = co_await channel.SendBuilt(std::move(build), std::span(&native, 1));
   // Our copy goes either way: on success the peer has its own, on failure
   // the client sees EOF and reconnects.
   handle->reset();
