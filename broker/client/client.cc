@@ -378,6 +378,22 @@ asio::awaitable<bool> AwaitHandoffReady(platform::LocalStream& stream, const std
   co_return ack.ParseFromString(frame->payload()) && ack.accepted() && ack.token() == token;
 }
 
+// A negotiated connection, remembered for Hello-skip.
+Connection Connected(const CacheKey& key, const pb::Negotiated& negotiated,
+                     platform::LocalStream stream, Route route,
+                     std::chrono::microseconds hello_time, std::chrono::microseconds connect_time) {
+  Connection connection;
+  connection.stream = std::move(stream);
+  connection.route = route;
+  connection.backend_pipe = negotiated.backend_pipe();
+  connection.connection_id = negotiated.connection_id();
+  connection.daemon_version = negotiated.daemon_version();
+  connection.hello_time = hello_time;
+  connection.connect_time = connect_time;
+  CacheStore(key, CachedBackend{connection.backend_pipe, connection.daemon_version});
+  return connection;
+}
+
 }  // namespace
 
 asio::awaitable<Result<pb::HelloReply>> SendHello(const std::string& broker_endpoint,
@@ -427,16 +443,8 @@ asio::awaitable<Result<Connection>> Connect(std::string service, std::string ver
       negotiated.handle_passed_token().size() == kHandoffTokenBytes &&
       co_await AwaitHandoffReady(opened.stream, negotiated.handle_passed_token(),
                                  options.handoff_ready_timeout)) {
-    Connection connection;
-    connection.stream = std::move(opened.stream);
-    connection.route = Route::kHandlePassed;
-    connection.backend_pipe = negotiated.backend_pipe();
-    connection.connection_id = negotiated.connection_id();
-    connection.daemon_version = negotiated.daemon_version();
-    connection.hello_time = hello_time;
-    connection.connect_time = Since(connect_start);
-    CacheStore(key, CachedBackend{connection.backend_pipe, connection.daemon_version});
-    co_return connection;
+    co_return Connected(key, negotiated, std::move(opened.stream), Route::kHandlePassed,
+                        hello_time, Since(connect_start));
   }
   opened.stream.Close();  // no handoff (or it failed): reconnect, silently
   auto stream =
@@ -452,16 +460,8 @@ asio::awaitable<Result<Connection>> Connect(std::string service, std::string ver
                         stream.error());
   }
 
-  Connection connection;
-  connection.stream = std::move(*stream);
-  connection.route = Route::kBrokerNegotiated;
-  connection.backend_pipe = negotiated.backend_pipe();
-  connection.connection_id = negotiated.connection_id();
-  connection.daemon_version = negotiated.daemon_version();
-  connection.hello_time = hello_time;
-  connection.connect_time = Since(connect_start);
-  CacheStore(key, CachedBackend{connection.backend_pipe, connection.daemon_version});
-  co_return connection;
+  co_return Connected(key, negotiated, std::move(*stream), Route::kBrokerNegotiated, hello_time,
+                      Since(connect_start));
 }
 
 }  // namespace rp::client

@@ -154,6 +154,14 @@ std::optional<pb::AdminReply> BrokerUnderTest::Admin(pb::AdminVerb verb, bool js
   return reply;
 }
 
+std::uint32_t BrokerUnderTest::BackendPid() {
+  auto status = Admin(pb::ADMIN_VERB_STATUS, true);
+  if (!status) return 0;
+  auto at = status->body().find("\"pid\":");
+  if (at == std::string::npos) return 0;
+  return static_cast<std::uint32_t>(std::stoul(status->body().substr(at + 6)));
+}
+
 std::string BrokerUnderTest::Log() const {
   std::ifstream in(log_path_);
   std::ostringstream out;

@@ -33,13 +33,6 @@ std::size_t HandlesOf(std::uint32_t pid) {
   return count ? *count : 0;
 }
 
-std::uint32_t BackendPid(BrokerUnderTest& broker) {
-  auto status = broker.Admin(pb::ADMIN_VERB_STATUS, true);
-  if (!status) return 0;
-  auto at = status->body().find("\"pid\":");
-  return at == std::string::npos ? 0 : static_cast<std::uint32_t>(std::stoul(status->body().substr(at + 6)));
-}
-
 client::Result<client::Connection> ConnectThrough(BrokerUnderTest& broker, bool accept_handoff = true) {
   client::ClearHelloSkipCache();
   client::ConnectOptions options;
@@ -154,7 +147,7 @@ TEST(Handoff, RepeatedHandoffsLeaveBrokerAndBackendHandleCountsUnchanged) {
     ASSERT_TRUE(std::holds_alternative<client::Connection>(warm));
   }
   const std::uint32_t broker_pid = broker.process().pid();
-  const std::uint32_t backend_pid = BackendPid(broker);
+  const std::uint32_t backend_pid = broker.BackendPid();
   auto broker_count = [&] { return HandlesOf(broker_pid); };
   auto backend_count = [&] { return HandlesOf(backend_pid); };
   // Let the warm-up connection wind down, then take the baselines.

@@ -49,14 +49,6 @@ asio::awaitable<std::optional<pb::HelloReply>> HelloAsync(std::string endpoint, 
   co_return reply;
 }
 
-std::uint32_t BackendPid(BrokerUnderTest& broker) {
-  auto status = broker.Admin(pb::ADMIN_VERB_STATUS, true);
-  if (!status) return 0;
-  auto at = status->body().find("\"pid\":");
-  if (at == std::string::npos) return 0;
-  return static_cast<std::uint32_t>(std::stoul(status->body().substr(at + 6)));
-}
-
 TEST(BrokerLifecycle, HundredConcurrentColdHellosShareOneLaunch) {
   BrokerUnderTest broker;
   broker.Start();
@@ -105,22 +97,22 @@ TEST(BrokerLifecycle, KilledBackendIsNoticedAndRelaunchedOnTheNextHello) {
   broker.InstallService("echo");
   auto first = broker.SendHello(MakeTestHello("echo"));
   ASSERT_TRUE(first && first->has_negotiated());
-  std::uint32_t pid = BackendPid(broker);
+  std::uint32_t pid = broker.BackendPid();
   ASSERT_NE(pid, 0u);
   ASSERT_FALSE(platform::KillProcess(pid));
   // The broker notices the exit by itself (no Hello needed): wait for the
   // registry to empty, bounded.
   auto until = std::chrono::steady_clock::now() + 20s;
-  while (BackendPid(broker) != 0 && std::chrono::steady_clock::now() < until) {
+  while (broker.BackendPid() != 0 && std::chrono::steady_clock::now() < until) {
     asio::steady_timer pause(broker.io(), 10ms);
     pause.wait();
   }
-  ASSERT_EQ(BackendPid(broker), 0u) << broker.Log();
+  ASSERT_EQ(broker.BackendPid(), 0u) << broker.Log();
   EXPECT_NE(broker.Log().find("backend died"), std::string::npos);
   auto second = broker.SendHello(MakeTestHello("echo"));
   ASSERT_TRUE(second && second->has_negotiated());
   EXPECT_NE(second->negotiated().backend_pipe(), first->negotiated().backend_pipe());
-  EXPECT_NE(BackendPid(broker), pid);
+  EXPECT_NE(broker.BackendPid(), pid);
   EXPECT_EQ(RunAsync(broker.io(), EchoThrough(second->negotiated().backend_pipe(), "again")),
             "again");
   EXPECT_EQ(broker.Shutdown(), 0);
@@ -136,7 +128,10 @@ TEST(BrokerLifecycle, SilentAndBrokenPeersDoNotStallOthers) {
     auto silent = co_await platform::LocalStream::Connect(ex, broker.endpoint(), 5s);
     auto half = co_await platform::LocalStream::Connect(ex, broker.endpoint(), 5s);
     if (!silent || !half) co_return "connect failed";
-    co_await platform::WriteAll(*half, asio::buffer(std::string("\x01\x10\x00\x00\x00ab", 7)));
+    // Header claiming 16 bytes, then only 2 of them. (Spelled out: "\x00ab"
+    // would be one hex escape.)
+    const std::string partial = {'\x01', '\x10', '\0', '\0', '\0', 'a', 'b'};
+    co_await platform::WriteAll(*half, asio::buffer(partial));
     // Peers that connect and close at once, or send garbage.
     for (int i = 0; i < 20; ++i) {
       auto s = co_await platform::LocalStream::Connect(ex, broker.endpoint(), 5s);
@@ -224,7 +219,7 @@ TEST(BrokerLifecycle, TerminationSignalStopsBrokerAndItsBackends) {
   broker.InstallService("echo");
   auto reply = broker.SendHello(MakeTestHello("echo"));
   ASSERT_TRUE(reply && reply->has_negotiated());
-  std::uint32_t backend = BackendPid(broker);
+  std::uint32_t backend = broker.BackendPid();
   ASSERT_NE(backend, 0u);
   ASSERT_FALSE(platform::RequestTermination(broker.process().pid()));
   auto code = RunAsync(broker.io(), broker.process().Wait(), 30s);
