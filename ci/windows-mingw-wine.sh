@@ -23,4 +23,4 @@ wineserver -k 2>/dev/null || true
 wineserver -p
 trap 'wineserver -k 2>/dev/null || true' EXIT
 wineboot -i </dev/null >/dev/null 2>&1
-rp_ctest "$build"
+RP_UNDER_WINE=1 rp_ctest "$build"

@@ -43,11 +43,17 @@ rp_ccache_args() {
 
 # Runs ctest in `build_dir` with gtest XML results in build_dir/test-results
 # (ci/test.sh sums them up).
+# Under Wine (RP_UNDER_WINE=1) the test programs need that path in Windows
+# form.
 rp_ctest() {
   local build_dir="$1"
   shift
   rm -rf "$build_dir/test-results"
   mkdir -p "$build_dir/test-results"
-  GTEST_OUTPUT="xml:$build_dir/test-results/" ctest --test-dir "$build_dir" \
+  local results="$build_dir/test-results/"
+  if [[ "${RP_UNDER_WINE:-0}" == 1 ]]; then
+    results="$(winepath -w "$build_dir/test-results")\\"
+  fi
+  GTEST_OUTPUT="xml:$results" ctest --test-dir "$build_dir" \
     --output-on-failure --timeout 600 "$@"
 }
