@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite: every CI leg in turn (2 cores: nothing is gained by
 # running them in parallel). Prints each leg's time, and at the end the
-# summed GoogleTest results as "N passed, N failed". Fails if any leg fails.
+# summed results (GoogleTest XML, and the interop leg's JUnit XML) as
+# "N passed, N failed". Fails if any leg fails.
 #   ci/test.sh                 all legs
 #   ci/test.sh linux-gcc ...   only the named legs
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 legs=("$@")
-((${#legs[@]})) || legs=(linux-gcc linux-clang-sanitizers windows-mingw-wine)
+((${#legs[@]})) || legs=(linux-gcc linux-clang-sanitizers windows-mingw-wine interop)
 
 declare -A status seconds
 for leg in "${legs[@]}"; do

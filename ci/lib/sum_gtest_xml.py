@@ -1,5 +1,6 @@
-"""Sums GoogleTest XML results of every leg and prints the closing line
-"tests: N passed, N failed, N skipped"."""
+"""Sums GoogleTest XML results of every leg (and the interop leg's JUnit XML,
+which has the same testcase/failure/skipped shape) and prints the closing
+line "tests: N passed, N failed, N skipped"."""
 import glob
 import os
 import sys
