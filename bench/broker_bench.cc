@@ -1,29 +1,43 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 // rp-broker-bench: connection setup through the real broker, by route.
 // Starts running-process-broker-v1 (built beside this program) on a
-// temporary endpoint with the echo backend installed, then measures
-//   reconnect: Hello, Negotiated, new connection to backend_pipe, 1-byte echo
-//   handoff:   Hello, Negotiated, handoff-ready EVENT on the same
-//              connection, 1-byte echo
-// interleaved (one of each per round, so machine noise hits both alike),
-// and prints P50/P99 and throughput for each.
-//   rp-broker-bench [rounds]     default 1000
+// temporary endpoint with the echo backend installed (the broker launches
+// it as its own process); this process is the client. Each sample is one
+// rp::client::Connect for service "echo" plus a 1-byte echo round trip:
+//   reconnect        Hello, Negotiated, new connection to backend_pipe,
+//                    the byte written on it, echo read
+//   handoff          the byte handed to Connect as early data: it travels
+//                    behind the Hello; the broker hands the connection to
+//                    the backend, which finds it waiting; ready EVENT and
+//                    echo read (the SDK's default use of a handoff)
+//   handoff (serial) Hello, Negotiated, ready EVENT, and only then the byte
+//                    written and its echo read
+// The routes are interleaved (one of each per round and client, so machine
+// noise hits all alike), with 1 and with 4 concurrent clients; every
+// sample checks the route taken. Then each route runs alone and the
+// broker's CPU time per connection is read from the OS.
+//   rp-broker-bench [rounds]     default 2000 per route and concurrency
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <numeric>
 #include <string>
 #include <vector>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "rp/client/client.h"
 #include "rp/platform/child_process.h"
 #include "rp/platform/host.h"
+#include "rp/platform/system.h"
 
 namespace {
 
@@ -32,110 +46,222 @@ namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-struct Samples {
-  const char* name;
-  std::vector<double> micros;
-  double seconds = 0;
-};
+enum class Mode { kReconnect, kHandoff, kHandoffSerial };
+constexpr Mode kModes[] = {Mode::kReconnect, Mode::kHandoff, Mode::kHandoffSerial};
 
-void Report(Samples s) {
-  std::sort(s.micros.begin(), s.micros.end());
-  auto at = [&](double q) { return s.micros[static_cast<std::size_t>(q * (s.micros.size() - 1))]; };
-  std::printf("%-44s n=%-6zu P50 %9.1f us   P99 %9.1f us   %8.0f conn/s\n", s.name,
-              s.micros.size(), at(0.50), at(0.99), s.micros.size() / s.seconds);
+const char* ModeName(Mode mode) {
+  switch (mode) {
+    case Mode::kReconnect:
+      return "reconnect to backend_pipe";
+    case Mode::kHandoff:
+      return "handoff, byte behind Hello";
+    case Mode::kHandoffSerial:
+      return "handoff, byte after ready";
+  }
+  return "?";
 }
 
-asio::awaitable<bool> Once(std::string endpoint, bool handoff, Samples& out) {
+double Percentile(const std::vector<double>& sorted, double q) {
+  return sorted[static_cast<std::size_t>(q * static_cast<double>(sorted.size() - 1))];
+}
+
+struct Stats {
+  double p50 = 0, p99 = 0, mean = 0;
+};
+
+Stats Summarize(std::vector<double> micros) {
+  std::sort(micros.begin(), micros.end());
+  Stats stats;
+  stats.p50 = Percentile(micros, 0.50);
+  stats.p99 = Percentile(micros, 0.99);
+  stats.mean = std::accumulate(micros.begin(), micros.end(), 0.0) / micros.size();
+  return stats;
+}
+
+// Where a sample's time went, in microseconds.
+struct Phases {
+  double hello = 0;  // connect to the broker, Hello, Negotiated
+  double route = 0;  // reaching the backend: new connection, or ready EVENT
+};
+
+// One Connect + 1-byte echo; returns its latency, or a negative value on
+// any failure or on a route other than the one the mode expects.
+asio::awaitable<double> Once(const std::string& endpoint, Mode mode, Phases* phases = nullptr) {
   rp::client::ConnectOptions options;
   options.broker_endpoint = endpoint;
-  options.accept_handoff = handoff;
+  options.accept_handoff = mode != Mode::kReconnect;
   options.use_hello_skip_cache = false;
+  if (mode != Mode::kHandoffSerial) options.early_data = "x";
   auto start = Clock::now();
   auto result = co_await rp::client::Connect("echo", "1.0.0", options);
   auto* connection = std::get_if<rp::client::Connection>(&result);
   if (!connection) {
     std::fprintf(stderr, "connect failed: %s\n",
                  std::get<rp::client::ConnectError>(result).message().c_str());
-    co_return false;
+    co_return -1;
   }
-  bool want = handoff;
-  if ((connection->route == rp::client::Route::kHandlePassed) != want) {
-    std::fprintf(stderr, "unexpected route %s\n", rp::client::RouteName(connection->route));
-    co_return false;
+  const bool handed_off = connection->route == rp::client::Route::kHandlePassed;
+  if (handed_off != (mode != Mode::kReconnect)) {
+    std::fprintf(stderr, "%s: unexpected route %s\n", ModeName(mode),
+                 rp::client::RouteName(connection->route));
+    co_return -1;
+  }
+  if (phases) {
+    phases->hello += static_cast<double>(connection->hello_time.count());
+    phases->route += static_cast<double>(connection->connect_time.count());
   }
   char byte = 'x';
-  if (co_await rp::platform::WriteAll(connection->stream, asio::buffer(&byte, 1)) ||
-      co_await rp::platform::ReadExactly(connection->stream, asio::buffer(&byte, 1))) {
-    co_return false;
+  if (mode == Mode::kHandoffSerial &&
+      co_await rp::platform::WriteAll(connection->stream, asio::buffer(&byte, 1))) {
+    co_return -1;
   }
-  auto elapsed = Clock::now() - start;
-  out.micros.push_back(std::chrono::duration<double, std::micro>(elapsed).count());
-  out.seconds += std::chrono::duration<double>(elapsed).count();
+  if (co_await rp::platform::ReadExactly(connection->stream, asio::buffer(&byte, 1)) ||
+      byte != 'x') {
+    co_return -1;
+  }
+  co_return std::chrono::duration<double, std::micro>(Clock::now() - start).count();
+}
+
+struct Samples {
+  std::vector<double> micros[3];
+  Phases phases[3];
+  bool failed = false;
+};
+
+Phases& samples_phases(Samples& samples, Mode mode) {
+  return samples.phases[static_cast<int>(mode)];
+}
+
+// `rounds` rounds of one sample per mode, modes rotated per round.
+asio::awaitable<void> ClientLoop(std::string endpoint, int rounds, int offset, Samples& out) {
+  for (int round = 0; round < rounds && !out.failed; ++round) {
+    for (int i = 0; i < 3 && !out.failed; ++i) {
+      Mode mode = kModes[(round + offset + i) % 3];
+      double micros = co_await Once(endpoint, mode, &samples_phases(out, mode));
+      if (micros < 0) out.failed = true;
+      out.micros[static_cast<int>(mode)].push_back(micros);
+    }
+  }
+}
+
+// Interleaved latency with `clients` concurrent clients.
+asio::awaitable<bool> MeasureLatency(const std::string& endpoint, int clients, int rounds) {
+  asio::any_io_executor executor = co_await asio::this_coro::executor;
+  Samples samples;
+  int running = clients;
+  asio::steady_timer all_done(executor, Clock::time_point::max());
+  for (int c = 0; c < clients; ++c) {
+    auto finished = [&](std::exception_ptr) {
+      if (--running == 0) all_done.cancel();
+    };
+    asio::co_spawn(executor, ClientLoop(endpoint, rounds / clients, c, samples), finished);
+  }
+  co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (samples.failed) co_return false;
+  std::printf("\n%d concurrent client%s, %zu samples per route (interleaved):\n", clients,
+              clients == 1 ? "" : "s", samples.micros[0].size());
+  std::printf("  %-28s %10s %10s %10s %12s\n", "route", "P50 us", "P99 us", "mean us",
+              "conn/s");
+  Stats reconnect = Summarize(samples.micros[0]);
+  for (Mode mode : kModes) {
+    Stats stats = Summarize(samples.micros[static_cast<int>(mode)]);
+    std::printf("  %-28s %10.1f %10.1f %10.1f %12.0f", ModeName(mode), stats.p50, stats.p99,
+                stats.mean, clients * 1e6 / stats.mean);
+    const Phases& phases = samples.phases[static_cast<int>(mode)];
+    const double n = static_cast<double>(samples.micros[static_cast<int>(mode)].size());
+    std::printf("   [hello %.0f, route %.0f]", phases.hello / n, phases.route / n);
+    if (mode != Mode::kReconnect) {
+      std::printf("   P50 %.2fx  P99 %.2fx", stats.p50 / reconnect.p50, stats.p99 / reconnect.p99);
+    }
+    std::printf("\n");
+  }
+  co_return true;
+}
+
+// Broker CPU per connection, each route run alone.
+asio::awaitable<bool> MeasureBrokerCpu(const std::string& endpoint, std::uint32_t broker_pid,
+                                       int connections) {
+  std::printf("\nbroker CPU per connection (%d sequential connections per route):\n",
+              connections);
+  for (Mode mode : kModes) {
+    auto before = rp::platform::ProcessCpuTime(broker_pid);
+    for (int i = 0; i < connections; ++i) {
+      if (co_await Once(endpoint, mode) < 0) co_return false;
+    }
+    auto after = rp::platform::ProcessCpuTime(broker_pid);
+    if (!before || !after) {
+      std::printf("  %-28s (the OS does not report it)\n", ModeName(mode));
+      continue;
+    }
+    double micros = std::chrono::duration<double, std::micro>(*after - *before).count();
+    std::printf("  %-28s %8.1f us\n", ModeName(mode), micros / connections);
+  }
   co_return true;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  int rounds = argc > 1 ? std::max(10, std::atoi(argv[1])) : 1000;
+  int rounds = argc > 1 ? std::max(40, std::atoi(argv[1])) : 2000;
   fs::path here = fs::path(rp::platform::CurrentExecutablePath().value()).parent_path();
-  std::string exe = rp::platform::CurrentOs() == rp::platform::OsFlavor::kWindows ? ".exe" : "";
+  const bool windows = rp::platform::CurrentOs() == rp::platform::OsFlavor::kWindows;
+  std::string exe = windows ? ".exe" : "";
   std::string broker = (here.parent_path() / "broker" / ("running-process-broker-v1" + exe)).string();
   std::string echo = (here.parent_path() / "tools" / ("rp-echo-backend" + exe)).string();
-  fs::path dir = fs::temp_directory_path() /
-                 ("rp-broker-bench-" + std::to_string(rp::platform::CurrentProcessId()));
+  std::string id = std::to_string(rp::platform::CurrentProcessId());
+  fs::path dir = fs::temp_directory_path() / ("rp-broker-bench-" + id);
   if (rp::platform::EnsurePrivateDirectory(dir.string())) return 1;
-  std::string endpoint = rp::platform::CurrentOs() == rp::platform::OsFlavor::kWindows
-                             ? "\\\\.\\pipe\\rp-broker-bench-" +
-                                   std::to_string(rp::platform::CurrentProcessId())
-                             : (dir / "b.sock").string();
+  std::string endpoint =
+      windows ? "\\\\.\\pipe\\rp-broker-bench-" + id : (dir / "b.sock").string();
   asio::io_context io;
   std::vector<std::pair<std::string, std::string>> env = {
       {"RUNNING_PROCESS_BROKER_ALLOW_PRIVILEGED", "1"}};
-  auto install = rp::platform::ChildProcess::Launch(
-      io.get_executor(), {broker,
-                          {"servicedef", "install", "--service", "echo", "--binary-path", echo,
-                           "--service-def-dir", (dir / "services").string()},
-                          env, {}, (dir / "install.log").string()});
-  auto served = rp::platform::ChildProcess::Launch(
-      io.get_executor(),
-      {broker,
-       {"--socket", endpoint, "serve", "--service-def-dir", (dir / "services").string(),
-        "--state-dir", (dir / "state").string(), "--hello-rate-limit", "1000000"},
-       env, {}, (dir / "broker.log").string()});
+  auto run_broker = [&](std::vector<std::string> args, const char* log) {
+    return rp::platform::ChildProcess::Launch(io.get_executor(),
+                                              {broker, std::move(args), env, {},
+                                               (dir / log).string()});
+  };
+  auto install = run_broker({"servicedef", "install", "--service", "echo", "--binary-path", echo,
+                             "--service-def-dir", (dir / "services").string()},
+                            "install.log");
+  auto served = run_broker({"--socket", endpoint, "serve", "--service-def-dir",
+                            (dir / "services").string(), "--state-dir", (dir / "state").string(),
+                            "--hello-rate-limit", "1000000"},
+                           "broker.log");
   if (!install || !served) return 1;
   int rc = 1;
   asio::co_spawn(io, [&]() -> asio::awaitable<int> {
     co_await install->Wait();
-    Samples reconnect{"Hello + reconnect to backend_pipe + 1B echo"};
-    Samples handoff{"Hello + handoff (same connection) + 1B echo"};
-    Samples warm{"warm-up"};
     asio::steady_timer pause(io);
-    for (int i = 0; i < 400; ++i) {  // until the broker answers and the backend runs
-      if (co_await Once(endpoint, false, warm)) break;
-      pause.expires_after(10ms);
-      co_await pause.async_wait(asio::use_awaitable);
-    }
-    for (int i = 0; i < 50; ++i) {
-      if (!co_await Once(endpoint, true, warm) || !co_await Once(endpoint, false, warm)) co_return 1;
-    }
-    for (int i = 0; i < rounds; ++i) {
-      if (!co_await Once(endpoint, false, reconnect) || !co_await Once(endpoint, true, handoff)) {
-        co_return 1;
+    bool up = false;
+    for (int i = 0; i < 400 && !up; ++i) {  // until the broker answers and the backend runs
+      up = co_await Once(endpoint, Mode::kReconnect) >= 0;
+      if (!up) {
+        pause.expires_after(10ms);
+        co_await pause.async_wait(asio::use_awaitable);
       }
     }
-    std::printf("rp-broker-bench on %s, %d rounds (interleaved)\n",
-                rp::platform::CurrentOs() == rp::platform::OsFlavor::kWindows ? "Windows" : "POSIX",
-                rounds);
-    Report(reconnect);
-    Report(handoff);
+    for (int i = 0; i < 300 && up; ++i) up = co_await Once(endpoint, kModes[i % 3]) >= 0;
+    if (!up) co_return 1;
+    std::printf("rp-broker-bench on %s: Connect + 1-byte echo through running-process-broker-v1\n",
+                windows ? "Windows" : "POSIX");
+    if (!co_await MeasureLatency(endpoint, 1, rounds)) co_return 1;
+    if (!co_await MeasureLatency(endpoint, 4, rounds * 4)) co_return 1;
+    if (!co_await MeasureBrokerCpu(endpoint, served->pid(), std::max(200, rounds / 2))) {
+      co_return 1;
+    }
     co_return 0;
   }(), [&](std::exception_ptr e, int value) { rc = e ? 1 : value; });
-  io.run_for(std::chrono::minutes(10));
-  served->Terminate();
+  io.run_for(std::chrono::minutes(20));
+  // A graceful stop lets the broker stop the echo backend it launched.
   io.restart();
-  asio::co_spawn(io, served->Wait(), asio::detached);
-  io.run_for(5s);
+  auto shutdown = run_broker({"--socket", endpoint, "shutdown"}, "shutdown.log");
+  asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+    if (shutdown) co_await shutdown->Wait();
+    co_await served->Wait();
+  }, asio::detached);
+  io.run_for(10s);
+  served->Terminate();
   fs::remove_all(dir);
   return rc;
 }

@@ -154,14 +154,16 @@ class Backend::Impl {
       (void)co_await channel_.Send(ready_message_, {});
     }
     using namespace asio::experimental::awaitable_operators;
-    // Neither loop throws; each ends the other when it finishes.
-    co_return co_await (AcceptLoop() && ControlLoop());
+    // None of the loops throws; the accept and control loops end each other
+    // (and the answer loop) when they finish.
+    co_return co_await (AcceptLoop() && ControlLoop() && handoff_.AnswerBroker(channel_));
   }
 
   void Stop() {
     stopping_ = true;
     listener_.Close();
     channel_.Cancel();
+    handoff_.Stop();
   }
 
  private:
@@ -209,8 +211,7 @@ class Backend::Impl {
         break;
       }
       if (frame.payload_protocol() == transport::kHandoffPayloadProtocol) {
-        auto stream = co_await handoff_.Accept(executor_, frame, std::move(message->handles),
-                                               channel_);
+        auto stream = co_await handoff_.Accept(frame, std::move(message->handles));
         if (stream) Serve(std::move(*stream));
         continue;
       }
@@ -236,7 +237,7 @@ class Backend::Impl {
   platform::LocalListener listener_;
   platform::HandleChannel channel_;
   std::vector<std::uint8_t> ready_message_;
-  HandoffAcceptor handoff_{environment_.service_name};
+  HandoffAcceptor handoff_{environment_.service_name, executor_};
   bool stopping_ = false;
 };
 

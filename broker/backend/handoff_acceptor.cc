@@ -1,6 +1,9 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #include "handoff_acceptor.h"
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "rp/platform/host.h"
 #include "rp/transport/envelope.h"
 #include "rp/transport/frame_io.h"
@@ -25,6 +28,14 @@ std::string AckBytes(const pb::HandoffOffer& offer, bool accepted, const std::st
 }
 
 }  // namespace
+
+HandoffAcceptor::HandoffAcceptor(std::string service, asio::any_io_executor executor,
+                                 std::chrono::microseconds answer_delay)
+    : service_(std::move(service)),
+      executor_(executor),
+      answer_delay_(answer_delay),
+      answers_queued_(executor, std::chrono::steady_clock::time_point::max()),
+      batch_delay_(executor) {}
 
 std::string HandoffAcceptor::Check(const pb::Frame& frame, const pb::HandoffOffer& offer,
                                    bool decoded,
@@ -60,16 +71,45 @@ void HandoffAcceptor::Remember(const std::string& token) {
   }
 }
 
+void HandoffAcceptor::QueueAnswer(std::vector<std::uint8_t> bytes) {
+  answers_.push_back(std::move(bytes));
+  if (answers_.size() == 1) answers_queued_.cancel();
+}
+
+asio::awaitable<void> HandoffAcceptor::AnswerBroker(platform::HandleChannel& channel) {
+  constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+  while (channel.is_open() && !stopping_) {
+    if (answers_.empty()) {
+      answers_queued_.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await answers_queued_.async_wait(kTuple);
+      continue;
+    }
+    batch_delay_.expires_after(answer_delay_);
+    co_await batch_delay_.async_wait(kTuple);
+    std::vector<std::vector<std::uint8_t>> batch = std::move(answers_);
+    answers_.clear();
+    for (const auto& bytes : batch) {
+      // A broker that is gone does not stop us from serving.
+      if (co_await channel.Send(bytes, {})) break;
+    }
+  }
+}
+
+void HandoffAcceptor::Stop() {
+  stopping_ = true;
+  answers_queued_.cancel();
+  batch_delay_.cancel();
+}
+
 asio::awaitable<std::optional<platform::LocalStream>> HandoffAcceptor::Accept(
-    asio::any_io_executor executor, const pb::Frame& frame,
-    std::vector<platform::PlatformHandle> handles, platform::HandleChannel& channel) {
+    const pb::Frame& frame, std::vector<platform::PlatformHandle> handles) {
   pb::HandoffOffer offer;
   bool decoded = offer.ParseFromString(frame.payload());
   std::string detail = Check(frame, offer, decoded, handles);
   std::optional<platform::LocalStream> stream;
   if (detail.empty()) {
     Remember(offer.token());
-    auto adopted = platform::LocalStream::Adopt(executor, std::move(handles[0]));
+    auto adopted = platform::LocalStream::Adopt(executor_, std::move(handles[0]));
     if (!adopted) {
       detail = "cannot adopt the connection: " + adopted.error().message();
     } else {
@@ -86,7 +126,7 @@ asio::awaitable<std::optional<platform::LocalStream>> HandoffAcceptor::Accept(
   }
   handles.clear();  // a rejected offer's handle is closed here
   pb::Frame answer = transport::MakeResponseTo(frame, AckBytes(offer, detail.empty(), detail));
-  if (auto framed = transport::EncodeFrame(answer)) co_await channel.Send(*framed, {});
+  if (auto framed = transport::EncodeFrame(answer)) QueueAnswer(std::move(*framed));
   co_return stream;
 }
 

@@ -1,6 +1,7 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <optional>
@@ -10,6 +11,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "broker_v1_envelope.pb.h"
 #include "rp/platform/handle_channel.h"
@@ -23,31 +25,50 @@ namespace pb = ::running_process::broker::v1;
 // 0xD0FF REQUEST from the broker (HandoffOffer + the client's connection
 // beside it) it validates the offer (envelope, correlation id, a 16-byte
 // token never seen before, our service, exactly one handle, and on Windows
-// the handle value named in the offer), adopts the connection, writes the
+// the handle value named in the offer), adopts the connection and writes the
 // handoff-ready EVENT to the client (the same bytes the Rust broker relays:
 // EVENT, 0xD0FF, request_id = correlation id, HandoffAck{token, accepted,
-// correlation_id}), then answers the broker with HandoffAck in a RESPONSE.
-// A rejected offer closes the handle and answers accepted=false with the
-// reason. The control channel is private to the broker that launched us,
-// which is what authenticates the offer. One executor; not thread-safe.
+// correlation_id}). A rejected offer's handle is closed at once.
+//
+// The broker's answer (HandoffAck in a RESPONSE, accepted or not with the
+// reason) is queued, and AnswerBroker() sends queued answers in batches,
+// `answer_delay` after the first of a batch: the client's first exchange
+// with us is not held up by our write to the broker nor by the broker
+// waking to read it, and a busy broker wakes once per batch. The control
+// channel is private to the broker that launched us, which is what
+// authenticates the offer. One executor; not thread-safe.
 class HandoffAcceptor {
  public:
-  explicit HandoffAcceptor(std::string service) : service_(std::move(service)) {}
+  static constexpr std::chrono::microseconds kDefaultAnswerDelay{1000};
+
+  HandoffAcceptor(std::string service, boost::asio::any_io_executor executor,
+                  std::chrono::microseconds answer_delay = kDefaultAnswerDelay);
 
   // Returns the adopted connection to serve, or nullopt when rejected.
   boost::asio::awaitable<std::optional<platform::LocalStream>> Accept(
-      boost::asio::any_io_executor executor, const pb::Frame& frame,
-      std::vector<platform::PlatformHandle> handles, platform::HandleChannel& channel);
+      const pb::Frame& frame, std::vector<platform::PlatformHandle> handles);
+
+  // Sends the queued answers over `channel` until Stop(); returns at once
+  // if the channel is closed.
+  boost::asio::awaitable<void> AnswerBroker(platform::HandleChannel& channel);
+  void Stop();
 
  private:
   // Why the offer cannot be taken, or "" when it can.
   std::string Check(const pb::Frame& frame, const pb::HandoffOffer& offer, bool decoded,
                     const std::vector<platform::PlatformHandle>& handles) const;
   void Remember(const std::string& token);
+  void QueueAnswer(std::vector<std::uint8_t> bytes);
 
   std::string service_;
+  boost::asio::any_io_executor executor_;
+  std::chrono::microseconds answer_delay_;
   std::set<std::string> seen_;
   std::deque<std::string> seen_order_;  // bounds `seen_`
+  std::vector<std::vector<std::uint8_t>> answers_;
+  boost::asio::steady_timer answers_queued_;  // never expires; cancelled to wake AnswerBroker
+  boost::asio::steady_timer batch_delay_;
+  bool stopping_ = false;
 };
 
 }  // namespace rp::backend

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string_view>
 #include <tuple>
 #include <utility>
 
@@ -180,14 +181,20 @@ void ArmDeadline(const std::shared_ptr<HelloAttempt>& attempt, Clock::time_point
   });
 }
 
-// Writes the Hello frame and reads and checks the reply.
+// Writes the Hello frame, with `early_data` right behind it in the same
+// write, and reads and checks the reply.
 asio::awaitable<Result<pb::HelloReply>> ExchangeHello(platform::LocalStream& stream,
-                                                      const pb::Hello& hello) {
+                                                      const pb::Hello& hello,
+                                                      std::string_view early_data) {
   pb::Frame request = transport::MakeRequest(
       transport::kControlPayloadProtocol, transport::SerializeDeterministic(hello),
       kHelloFrameRequestId);
-  auto written = co_await transport::WriteFrame(stream, request);
-  if (!written) co_return FrameFailure(written.error(), "sending Hello");
+  auto framed = transport::EncodeFrame(request);
+  if (!framed) co_return FrameFailure(framed.error(), "sending Hello");
+  framed->insert(framed->end(), early_data.begin(), early_data.end());
+  if (error_code ec = co_await platform::WriteAll(stream, asio::buffer(*framed))) {
+    co_return FrameFailure(transport::FrameError::Io(ec), "sending Hello");
+  }
 
   auto reply = co_await transport::ReadFrame(stream, transport::kMaxFrameBytes);
   if (!reply) co_return FrameFailure(reply.error(), "reading the HelloReply");
@@ -228,6 +235,12 @@ std::string ResolveBrokerEndpoint(const ConnectOptions& options, ConnectError* e
     return {};
   }
   return *address;
+}
+
+// Writes the caller's early data (if any) to a backend connection.
+asio::awaitable<error_code> WriteEarlyData(platform::LocalStream& stream, const std::string& data) {
+  if (data.empty()) co_return error_code();
+  co_return co_await platform::WriteAll(stream, asio::buffer(data));
 }
 
 // Connects to the cached backend_pipe, if any; a failure forgets it.
@@ -326,7 +339,8 @@ struct OpenedHello {
 };
 
 asio::awaitable<OpenedHello> OpenHello(const std::string& broker_endpoint, const pb::Hello& hello,
-                                       std::chrono::milliseconds timeout) {
+                                       std::chrono::milliseconds timeout,
+                                       std::string_view early_data = {}) {
   asio::any_io_executor executor = co_await asio::this_coro::executor;
   if (timeout.count() <= 0) timeout = DefaultTimeout();
   const Clock::time_point deadline = Clock::now() + timeout;
@@ -347,7 +361,7 @@ asio::awaitable<OpenedHello> OpenHello(const std::string& broker_endpoint, const
   auto attempt = std::make_shared<HelloAttempt>(executor);
   attempt->stream = std::move(*stream);
   ArmDeadline(attempt, deadline);
-  Result<pb::HelloReply> reply = co_await ExchangeHello(attempt->stream, hello);
+  Result<pb::HelloReply> reply = co_await ExchangeHello(attempt->stream, hello, early_data);
   attempt->done = true;
   attempt->timer.cancel();
   // A reply that arrived wins over a deadline that fired meanwhile.
@@ -417,12 +431,21 @@ asio::awaitable<Result<Connection>> Connect(std::string service, std::string ver
 
   if (options.use_hello_skip_cache) {
     if (auto skipped = co_await TryHelloSkip(executor, key, timeout)) {
-      co_return std::move(*skipped);
+      if (!co_await WriteEarlyData(skipped->stream, options.early_data)) {
+        co_return std::move(*skipped);
+      }
+      CacheForget(key, skipped->backend_pipe);  // gone already: ask the broker
     }
   }
 
+  // Early data rides behind the Hello only when the broker may hand this
+  // very connection to the backend; otherwise it would be thrown away.
+  const bool early_with_hello = options.accept_handoff && !options.early_data.empty() &&
+                                options.early_data.size() <= kMaxEarlyDataBytes;
   Clock::time_point hello_start = Clock::now();
-  OpenedHello opened = co_await OpenHello(endpoint, MakeHello(service, version, options), timeout);
+  OpenedHello opened =
+      co_await OpenHello(endpoint, MakeHello(service, version, options), timeout,
+                         early_with_hello ? std::string_view(options.early_data) : std::string_view());
   Result<pb::HelloReply>& reply = opened.reply;
   std::chrono::microseconds hello_time = Since(hello_start);
   if (auto* error = std::get_if<ConnectError>(&reply)) co_return std::move(*error);
@@ -443,6 +466,12 @@ asio::awaitable<Result<Connection>> Connect(std::string service, std::string ver
       negotiated.handle_passed_token().size() == kHandoffTokenBytes &&
       co_await AwaitHandoffReady(opened.stream, negotiated.handle_passed_token(),
                                  options.handoff_ready_timeout)) {
+    if (!early_with_hello) {
+      if (error_code ec = co_await WriteEarlyData(opened.stream, options.early_data)) {
+        co_return MakeError(ConnectError::Kind::kUnreachable,
+                            "the backend closed the handed-off connection", ec);
+      }
+    }
     co_return Connected(key, negotiated, std::move(opened.stream), Route::kHandlePassed,
                         hello_time, Since(connect_start));
   }
@@ -460,6 +489,10 @@ asio::awaitable<Result<Connection>> Connect(std::string service, std::string ver
                         stream.error());
   }
 
+  if (error_code ec = co_await WriteEarlyData(*stream, options.early_data)) {
+    co_return MakeError(ConnectError::Kind::kUnreachable,
+                        "backend " + negotiated.backend_pipe() + " closed the connection", ec);
+  }
   co_return Connected(key, negotiated, std::move(*stream), Route::kBrokerNegotiated, hello_time,
                       Since(connect_start));
 }

@@ -39,25 +39,26 @@ std::optional<std::string> CheckPath(const char* field, const std::string& value
 }
 
 // Reads one candidate file. nullopt: it does not exist.
-std::optional<std::variant<pb::ServiceDefinition, ServiceDefinitionError>> ReadCandidate(
-    const fs::path& path) {
-  std::error_code ec;
-  auto status = fs::symlink_status(path, ec);
-  if (ec || status.type() == fs::file_type::not_found) {
-    if (ec && ec != std::errc::no_such_file_or_directory) {
-      return Failure("service-definition I/O failed: " + ec.message());
-    }
-    return std::nullopt;
+// The file's stamp, nullopt when there is no such file, or why it cannot
+// be a service definition.
+std::variant<std::monostate, platform::FileStamp, ServiceDefinitionError> StampCandidate(
+    const std::string& path) {
+  auto stamp = platform::StampFile(path, /*follow_symlinks=*/false);
+  if (!stamp) {
+    if (stamp.error() == boost::system::errc::no_such_file_or_directory) return std::monostate();
+    return Failure("service-definition I/O failed: " + stamp.error().message());
   }
-  if (status.type() != fs::file_type::regular) {
-    return Failure("service-definition I/O failed: " + path.string() +
+  if (!stamp->regular) {
+    return Failure("service-definition I/O failed: " + path +
                    " is not a regular file (symlinks are refused)");
   }
-  auto size = fs::file_size(path, ec);
-  if (ec || size > kMaxDefinitionBytes) {
-    return Failure("service-definition I/O failed: " +
-                   (ec ? ec.message() : path.string() + " is larger than 1 MiB"));
+  if (stamp->size > kMaxDefinitionBytes) {
+    return Failure("service-definition I/O failed: " + path + " is larger than 1 MiB");
   }
+  return *stamp;
+}
+
+std::variant<pb::ServiceDefinition, ServiceDefinitionError> ReadCandidate(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream bytes;
   bytes << in.rdbuf();
@@ -116,13 +117,22 @@ std::variant<pb::ServiceDefinition, ServiceDefinitionError> ServiceDefinitionSto
   if (dir_error) return Failure("service-definition I/O failed: " + dir_error.message());
 
   for (const char* suffix : {".servicedef.v2", ".servicedef"}) {
-    auto candidate = ReadCandidate(fs::path(directory_) / (service_name + suffix));
-    if (!candidate) continue;
-    if (auto* error = std::get_if<ServiceDefinitionError>(&*candidate)) return *error;
-    auto& definition = std::get<pb::ServiceDefinition>(*candidate);
+    const std::string path = (fs::path(directory_) / (service_name + suffix)).string();
+    auto stamped = StampCandidate(path);
+    if (std::holds_alternative<std::monostate>(stamped)) continue;
+    if (auto* error = std::get_if<ServiceDefinitionError>(&stamped)) return *error;
+    const platform::FileStamp& stamp = std::get<platform::FileStamp>(stamped);
+    if (auto it = loaded_.find(path); it != loaded_.end() && it->second.stamp == stamp) {
+      return it->second.definition;
+    }
+    loaded_.erase(path);
+    auto candidate = ReadCandidate(path);
+    if (auto* error = std::get_if<ServiceDefinitionError>(&candidate)) return *error;
+    auto& definition = std::get<pb::ServiceDefinition>(candidate);
     if (auto invalid = ValidateServiceDefinition(definition, service_name)) {
       return Failure(*invalid);
     }
+    loaded_[path] = Loaded{stamp, definition};
     return definition;
   }
   return ServiceDefinitionError{true, "no " + service_name + ".servicedef in " + directory_};

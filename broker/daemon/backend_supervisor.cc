@@ -68,18 +68,13 @@ asio::awaitable<void> WaitSignal(asio::steady_timer& timer, std::chrono::millise
 
 std::string ExecutableHash(const std::string& path) {
   struct Memo {
-    std::uintmax_t size;
-    fs::file_time_type mtime;
+    platform::FileStamp stamp;
     std::string hash;
   };
   static std::map<std::string, Memo> memo;
-  std::error_code ec;
-  auto size = fs::file_size(path, ec);
-  if (ec) return "";
-  auto mtime = fs::last_write_time(path, ec);
-  if (ec) return "";
-  if (auto it = memo.find(path); it != memo.end() && it->second.size == size &&
-                                 it->second.mtime == mtime) {
+  auto stamp = platform::StampFile(path, /*follow_symlinks=*/true);
+  if (!stamp) return "";
+  if (auto it = memo.find(path); it != memo.end() && it->second.stamp == *stamp) {
     return it->second.hash;
   }
   std::ifstream in(path, std::ios::binary);
@@ -90,7 +85,7 @@ std::string ExecutableHash(const std::string& path) {
   auto digest = transport::Blake3(
       std::span(reinterpret_cast<const std::uint8_t*>(contents.data()), contents.size()));
   std::string hash = transport::ToLowerHex(digest);
-  memo[path] = Memo{size, mtime, hash};
+  memo[path] = Memo{*stamp, hash};
   return hash;
 }
 

@@ -61,17 +61,9 @@ asio::awaitable<void> HandoffCoordinator::Transfer(HandoffPlan plan,
                                            transport::SerializeDeterministic(offer),
                                            plan.correlation_id);
   // Registered before sending: a fast backend may answer before we resume.
-  auto deadline = std::make_unique<asio::steady_timer>(io_, ack_deadline_);
-  std::uint64_t cid = plan.correlation_id;
-  deadline->async_wait([this, cid](error_code ec) {
-    if (ec) return;
-    auto it = pending_.find(cid);
-    if (it == pending_.end()) return;
-    HandoffPlan expired = std::move(it->second.plan);
-    pending_.erase(it);
-    Fail(expired, HandoffFailure::kAckTimeout, "no HandoffAck within the deadline");
-  });
-  pending_[cid] = Pending{plan, std::move(deadline)};
+  // The ACK deadline is armed after the send, off the client's path.
+  const std::uint64_t cid = plan.correlation_id;
+  pending_[cid] = Pending{plan, nullptr};
 
   auto stream = std::make_shared<platform::LocalStream>(std::move(connection));
   // Named first: GCC 12 destroys lambda temporaries in a co_await expression
@@ -82,15 +74,24 @@ asio::awaitable<void> HandoffCoordinator::Transfer(HandoffPlan plan,
   };
   error_code ec = co_await supervisor_.SendToBackend(plan.backend_key, std::move(send));
   stream->Close();  // ours is closed either way; on failure the client reconnects
+  auto it = pending_.find(cid);
+  if (it == pending_.end()) co_return;  // answered already
   if (ec) {
-    if (auto it = pending_.find(cid); it != pending_.end()) {
-      it->second.deadline->cancel();
-      pending_.erase(it);
-      Fail(plan, ec == asio::error::not_connected ? HandoffFailure::kBackendGone
-                                                  : HandoffFailure::kTransferFailed,
-           ec.message());
-    }
+    pending_.erase(it);
+    Fail(plan, ec == asio::error::not_connected ? HandoffFailure::kBackendGone
+                                                : HandoffFailure::kTransferFailed,
+         ec.message());
+    co_return;
   }
+  it->second.deadline = std::make_unique<asio::steady_timer>(io_, ack_deadline_);
+  it->second.deadline->async_wait([this, cid](error_code timer_ec) {
+    if (timer_ec) return;
+    auto expired = pending_.find(cid);
+    if (expired == pending_.end()) return;
+    HandoffPlan late = std::move(expired->second.plan);
+    pending_.erase(expired);
+    Fail(late, HandoffFailure::kAckTimeout, "no HandoffAck within the deadline");
+  });
 }
 
 void HandoffCoordinator::OnControlFrame(const std::string& backend_key, const pb::Frame& frame) {
@@ -101,7 +102,7 @@ void HandoffCoordinator::OnControlFrame(const std::string& backend_key, const pb
     return;
   }
   HandoffPlan plan = std::move(it->second.plan);
-  it->second.deadline->cancel();
+  if (it->second.deadline) it->second.deadline->cancel();
   pending_.erase(it);
   pb::HandoffAck ack;
   HandoffToken presented{};

@@ -1,6 +1,8 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <boost/asio/error.hpp>
+
 #include "rp/platform/local_stream.h"
 
 namespace rp::platform {
@@ -17,6 +19,15 @@ class LocalStream::Impl {
       boost::asio::mutable_buffer buffer) = 0;
   virtual boost::asio::awaitable<boost::system::result<std::size_t>> WriteSome(
       boost::asio::const_buffer buffer) = 0;
+  // Non-blocking attempts that do not involve the event loop. The default
+  // (platforms without them) always says would_block, which sends callers
+  // to the asynchronous path.
+  virtual boost::system::result<std::size_t> TryReadSome(boost::asio::mutable_buffer) noexcept {
+    return make_error_code(boost::asio::error::would_block);
+  }
+  virtual boost::system::result<std::size_t> TryWriteSome(boost::asio::const_buffer) noexcept {
+    return make_error_code(boost::asio::error::would_block);
+  }
   virtual void Cancel() noexcept = 0;
   virtual void Close() noexcept = 0;
   virtual bool is_transferable() const noexcept = 0;

@@ -34,6 +34,16 @@ asio::awaitable<boost::system::result<std::size_t>> LocalStream::WriteSome(
   co_return co_await impl_->WriteSome(buffer);
 }
 
+boost::system::result<std::size_t> LocalStream::TryReadSome(asio::mutable_buffer buffer) noexcept {
+  if (!impl_) return error_code(asio::error::bad_descriptor);
+  return impl_->TryReadSome(buffer);
+}
+
+boost::system::result<std::size_t> LocalStream::TryWriteSome(asio::const_buffer buffer) noexcept {
+  if (!impl_) return error_code(asio::error::bad_descriptor);
+  return impl_->TryWriteSome(buffer);
+}
+
 void LocalStream::Cancel() noexcept {
   if (impl_) impl_->Cancel();
 }
@@ -54,7 +64,8 @@ asio::awaitable<error_code> ReadExactly(LocalStream& stream, asio::mutable_buffe
   std::size_t done = 0;
   error_code ec;
   while (done < buffer.size()) {
-    auto n = co_await stream.ReadSome(buffer + done);
+    auto n = stream.TryReadSome(buffer + done);
+    if (!n && n.error() == asio::error::would_block) n = co_await stream.ReadSome(buffer + done);
     if (!n) {
       ec = n.error();
       break;
@@ -68,7 +79,8 @@ asio::awaitable<error_code> ReadExactly(LocalStream& stream, asio::mutable_buffe
 asio::awaitable<error_code> WriteAll(LocalStream& stream, asio::const_buffer buffer) {
   std::size_t done = 0;
   while (done < buffer.size()) {
-    auto n = co_await stream.WriteSome(buffer + done);
+    auto n = stream.TryWriteSome(buffer + done);
+    if (!n && n.error() == asio::error::would_block) n = co_await stream.WriteSome(buffer + done);
     if (!n) co_return n.error();
     done += *n;
   }

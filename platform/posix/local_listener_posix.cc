@@ -68,7 +68,7 @@ class LocalListener::Impl {
       int fd = posix::CloexecAccept(acceptor_.native_handle());
       if (fd >= 0) {
         PeerIdentity peer = posix::ReadPeerIdentity(fd);
-        auto stream = posix::AdoptUnixFd(acceptor_.get_executor(), PlatformHandle(fd));
+        auto stream = posix::WrapUnixFd(acceptor_.get_executor(), PlatformHandle(fd));
         if (!stream) co_return stream.error();
         co_return AcceptedConnection{std::move(*stream), std::move(peer)};
       }

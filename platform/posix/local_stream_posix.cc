@@ -1,6 +1,9 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+
+#include <cstring>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -24,6 +27,13 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // Transferable: ReleaseHandle() deregisters the fd from the reactor first
 // (asio's release() does EPOLL_CTL_DEL; close() would not while another
 // process holds the same open file description).
+// errno after a failed MSG_DONTWAIT call, with EAGAIN/EWOULDBLOCK as
+// asio's would_block on every POSIX system.
+error_code NonBlockingError() {
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return make_error_code(asio::error::would_block);
+  return error_code(errno, system_category());
+}
+
 class UnixStream final : public LocalStream::Impl {
  public:
   explicit UnixStream(UnixSocket socket)
@@ -44,6 +54,28 @@ class UnixStream final : public LocalStream::Impl {
     auto [ec, n] = co_await socket_.async_write_some(buffer, kTuple);
     if (ec) co_return ec;
     co_return n;
+  }
+
+  boost::system::result<std::size_t> TryReadSome(asio::mutable_buffer buffer) noexcept override {
+    if (buffer.size() == 0) return std::size_t{0};
+    ssize_t n;
+    do {
+      n = ::recv(socket_.native_handle(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+    } while (n < 0 && errno == EINTR);
+    if (n == 0) return make_error_code(asio::error::eof);
+    if (n < 0) return NonBlockingError();
+    return static_cast<std::size_t>(n);
+  }
+
+  boost::system::result<std::size_t> TryWriteSome(asio::const_buffer buffer) noexcept override {
+    if (buffer.size() == 0) return std::size_t{0};
+    ssize_t n;
+    do {
+      n = ::send(socket_.native_handle(), buffer.data(), buffer.size(),
+                 MSG_DONTWAIT | posix::kSendFlags);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return NonBlockingError();
+    return static_cast<std::size_t>(n);
   }
 
   void Cancel() noexcept override {
@@ -77,6 +109,15 @@ LocalStream MakeUnixStream(UnixSocket socket) {
   return LocalStream(std::make_unique<UnixStream>(std::move(socket)));
 }
 
+boost::system::result<LocalStream> WrapUnixFd(asio::any_io_executor executor, PlatformHandle fd) {
+  UnixSocket socket(executor);
+  error_code ec;
+  socket.assign(asio::local::stream_protocol(), fd.get(), ec);
+  if (ec) return ec;
+  (void)fd.release();
+  return MakeUnixStream(std::move(socket));
+}
+
 boost::system::result<LocalStream> AdoptUnixFd(asio::any_io_executor executor, PlatformHandle fd) {
   int type = 0;
   socklen_t len = sizeof(type);
@@ -91,12 +132,7 @@ boost::system::result<LocalStream> AdoptUnixFd(asio::any_io_executor executor, P
   if (type != SOCK_STREAM || addr.ss_family != AF_UNIX) {
     return error_code(ENOTSOCK, system_category());
   }
-  UnixSocket socket(executor);
-  error_code ec;
-  socket.assign(asio::local::stream_protocol(), fd.get(), ec);
-  if (ec) return ec;
-  (void)fd.release();
-  return MakeUnixStream(std::move(socket));
+  return WrapUnixFd(std::move(executor), std::move(fd));
 }
 
 }  // namespace posix
@@ -108,13 +144,25 @@ asio::awaitable<boost::system::result<LocalStream>> LocalStream::Connect(
   }
   int fd = posix::CloexecSocket(AF_UNIX, SOCK_STREAM);
   if (fd < 0) co_return error_code(errno, system_category());
+  PlatformHandle owned(fd);
+  // A local connect completes at once unless the listener's backlog is full;
+  // only then is there anything to wait for.
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, address.data(), address.size());
+  int rc;
+  do {
+    rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr));
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) co_return posix::WrapUnixFd(std::move(executor), std::move(owned));
+  if (errno != EAGAIN && errno != EINPROGRESS) co_return error_code(errno, system_category());
+
   UnixSocket socket(executor);
   error_code ec;
   socket.assign(asio::local::stream_protocol(), fd, ec);
-  if (ec) {
-    ::close(fd);
-    co_return ec;
-  }
+  if (ec) co_return ec;
+  (void)owned.release();
   asio::steady_timer timer(executor, timeout);
   using namespace asio::experimental::awaitable_operators;
   auto outcome = co_await (

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "posix/peer_credentials.h"
+#include "posix/posix_compat.h"
 
 namespace rp::platform::posix {
 
@@ -13,7 +14,7 @@ PeerIdentity ReadPeerIdentity(int fd) {
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) return peer;
   peer.pid = static_cast<std::uint32_t>(cred.pid);
   peer.uid = static_cast<std::uint32_t>(cred.uid);
-  peer.same_user = cred.uid == ::geteuid();
+  peer.same_user = cred.uid == posix::EffectiveUid();
   return peer;
 }
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "posix/peer_credentials.h"
+#include "posix/posix_compat.h"
 
 namespace rp::platform::posix {
 
@@ -14,7 +15,7 @@ PeerIdentity ReadPeerIdentity(int fd) {
   gid_t gid = 0;
   if (::getpeereid(fd, &uid, &gid) != 0) return peer;
   peer.uid = static_cast<std::uint32_t>(uid);
-  peer.same_user = uid == ::geteuid();
+  peer.same_user = uid == posix::EffectiveUid();
   pid_t pid = 0;
   socklen_t len = sizeof(pid);
   if (::getsockopt(fd, SOL_LOCAL, LOCAL_PEERPID, &pid, &len) == 0) {

@@ -6,6 +6,7 @@
 // calls these helpers.
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -96,6 +97,27 @@ void CloseFdsExcept(int low, const int* keep, int keep_count);
 
 // Directory listing another process's open fds ("" where there is none).
 std::string OpenFdDirectoryOf(std::uint32_t pid);
+
+// CPU time used so far by process `pid`, in nanoseconds.
+boost::system::error_code ProcessCpuNanoseconds(std::uint32_t pid, std::uint64_t* out);
+
+// geteuid(), asked once: it changes only through SwitchUser(), which calls
+// ForgetEffectiveUid().
+uid_t EffectiveUid();
+void ForgetEffectiveUid();
+
+// Modification and status-change times of `st` in nanoseconds (the field
+// names differ between Linux and macOS).
+inline std::int64_t ToNanoseconds(const struct timespec& t) {
+  return static_cast<std::int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+#if defined(__APPLE__)
+inline std::int64_t ModifiedNs(const struct stat& st) { return ToNanoseconds(st.st_mtimespec); }
+inline std::int64_t ChangedNs(const struct stat& st) { return ToNanoseconds(st.st_ctimespec); }
+#else
+inline std::int64_t ModifiedNs(const struct stat& st) { return ToNanoseconds(st.st_mtim); }
+inline std::int64_t ChangedNs(const struct stat& st) { return ToNanoseconds(st.st_ctim); }
+#endif
 
 // Directory listing this process's open fds ("/proc/self/fd" or "/dev/fd").
 const char* OpenFdDirectory();

@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
 
 #include "posix/posix_compat.h"
@@ -24,6 +25,16 @@ void CloseFdsExcept(int low, const int* keep, int keep_count) {
 const char* OpenFdDirectory() { return "/proc/self/fd"; }
 
 std::string OpenFdDirectoryOf(std::uint32_t pid) { return "/proc/" + std::to_string(pid) + "/fd"; }
+
+// The first field of /proc/<pid>/schedstat is the time the task group has
+// run on a CPU, in nanoseconds (finer than stat's clock ticks).
+boost::system::error_code ProcessCpuNanoseconds(std::uint32_t pid, std::uint64_t* out) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/schedstat");
+  if (!(in >> *out)) {
+    return boost::system::error_code(ENOENT, boost::system::system_category());
+  }
+  return {};
+}
 
 boost::system::error_code FillRandom(std::uint8_t* out, std::size_t size) {
   std::size_t done = 0;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <filesystem>
 
@@ -35,10 +36,28 @@ error_code ReplaceFile(const std::string& source, const std::string& target) {
   return {};
 }
 
+namespace posix {
+
+namespace {
+std::atomic<std::int64_t> remembered_euid{-1};
+}  // namespace
+
+uid_t EffectiveUid() {
+  std::int64_t known = remembered_euid.load(std::memory_order_relaxed);
+  if (known >= 0) return static_cast<uid_t>(known);
+  uid_t uid = ::geteuid();
+  remembered_euid.store(uid, std::memory_order_relaxed);
+  return uid;
+}
+
+void ForgetEffectiveUid() { remembered_euid.store(-1, std::memory_order_relaxed); }
+
+}  // namespace posix
+
 error_code CheckPrivateDirectory(const std::string& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return error_code(errno, system_category());
-  if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+  if (!S_ISDIR(st.st_mode) || st.st_uid != posix::EffectiveUid() || (st.st_mode & 077) != 0) {
     return make_error_code(Error::kInsecureDirectory);
   }
   return {};
@@ -84,10 +103,12 @@ error_code RequestTermination(std::uint32_t pid) {
 }
 
 error_code SwitchUser(std::uint32_t uid, std::uint32_t gid) {
+  error_code ec;
   if (::setgid(static_cast<gid_t>(gid)) != 0 || ::setuid(static_cast<uid_t>(uid)) != 0) {
-    return error_code(errno, system_category());
+    ec = error_code(errno, system_category());
   }
-  return {};
+  posix::ForgetEffectiveUid();
+  return ec;
 }
 
 boost::system::result<std::size_t> CountOpenHandlesOf(std::uint32_t pid) {
@@ -101,6 +122,26 @@ boost::system::result<std::size_t> CountOpenHandlesOf(std::uint32_t pid) {
   }
   ::closedir(d);
   return count;
+}
+
+boost::system::result<FileStamp> StampFile(const std::string& path, bool follow_symlinks) {
+  struct stat st {};
+  int rc = follow_symlinks ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st);
+  if (rc != 0) return error_code(errno, system_category());
+  FileStamp stamp;
+  stamp.regular = S_ISREG(st.st_mode);
+  stamp.size = static_cast<std::uint64_t>(st.st_size);
+  stamp.modified_ns = posix::ModifiedNs(st);
+  stamp.changed_ns = posix::ChangedNs(st);
+  stamp.file_id = static_cast<std::uint64_t>(st.st_ino) ^
+                  (static_cast<std::uint64_t>(st.st_dev) << 48);
+  return stamp;
+}
+
+boost::system::result<std::chrono::nanoseconds> ProcessCpuTime(std::uint32_t pid) {
+  std::uint64_t nanoseconds = 0;
+  if (error_code ec = posix::ProcessCpuNanoseconds(pid, &nanoseconds)) return ec;
+  return std::chrono::nanoseconds(nanoseconds);
 }
 
 bool ProcessExists(std::uint32_t pid) {

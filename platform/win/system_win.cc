@@ -146,6 +146,55 @@ boost::system::result<std::size_t> CountOpenHandlesOf(std::uint32_t pid) {
   return static_cast<std::size_t>(count);
 }
 
+boost::system::result<FileStamp> StampFile(const std::string& path, bool follow_symlinks) {
+  DWORD flags = FILE_FLAG_BACKUP_SEMANTICS;  // directories open too
+  if (!follow_symlinks) flags |= FILE_FLAG_OPEN_REPARSE_POINT;
+  HANDLE file = ::CreateFileW(win::Utf8ToWide(path).c_str(), FILE_READ_ATTRIBUTES,
+                              FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, nullptr,
+                              OPEN_EXISTING, flags, nullptr);
+  if (file == INVALID_HANDLE_VALUE) {
+    DWORD error = ::GetLastError();
+    if (error == ERROR_FILE_NOT_FOUND || error == ERROR_PATH_NOT_FOUND) {
+      return make_error_code(boost::system::errc::no_such_file_or_directory);
+    }
+    return error_code(static_cast<int>(error), system_category());
+  }
+  BY_HANDLE_FILE_INFORMATION info{};
+  BOOL ok = ::GetFileInformationByHandle(file, &info);
+  error_code ec = ok ? error_code() : LastError();
+  ::CloseHandle(file);
+  if (ec) return ec;
+  auto join = [](DWORD high, DWORD low) {
+    return (static_cast<std::uint64_t>(high) << 32) | low;
+  };
+  FileStamp stamp;
+  stamp.regular =
+      (info.dwFileAttributes & (FILE_ATTRIBUTE_DIRECTORY | FILE_ATTRIBUTE_REPARSE_POINT |
+                                FILE_ATTRIBUTE_DEVICE)) == 0;
+  stamp.size = join(info.nFileSizeHigh, info.nFileSizeLow);
+  stamp.modified_ns = static_cast<std::int64_t>(
+      join(info.ftLastWriteTime.dwHighDateTime, info.ftLastWriteTime.dwLowDateTime) * 100);
+  stamp.changed_ns = static_cast<std::int64_t>(
+      join(info.ftCreationTime.dwHighDateTime, info.ftCreationTime.dwLowDateTime) * 100);
+  stamp.file_id = join(info.nFileIndexHigh, info.nFileIndexLow) ^
+                  (static_cast<std::uint64_t>(info.dwVolumeSerialNumber) << 32);
+  return stamp;
+}
+
+boost::system::result<std::chrono::nanoseconds> ProcessCpuTime(std::uint32_t pid) {
+  HANDLE process = ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+  if (!process) return LastError();
+  FILETIME created{}, exited{}, kernel{}, user{};
+  BOOL ok = ::GetProcessTimes(process, &created, &exited, &kernel, &user);
+  error_code ec = ok ? error_code() : LastError();
+  ::CloseHandle(process);
+  if (ec) return ec;
+  auto ticks = [](const FILETIME& t) {  // 100 ns units
+    return (static_cast<std::uint64_t>(t.dwHighDateTime) << 32) | t.dwLowDateTime;
+  };
+  return std::chrono::nanoseconds((ticks(kernel) + ticks(user)) * 100);
+}
+
 bool ProcessExists(std::uint32_t pid) {
   HANDLE process = ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
   if (!process) return false;

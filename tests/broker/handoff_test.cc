@@ -33,12 +33,16 @@ std::size_t HandlesOf(std::uint32_t pid) {
   return count ? *count : 0;
 }
 
-client::Result<client::Connection> ConnectThrough(BrokerUnderTest& broker, bool accept_handoff = true) {
-  client::ClearHelloSkipCache();
+client::Result<client::Connection> ConnectThrough(BrokerUnderTest& broker,
+                                                  bool accept_handoff = true,
+                                                  std::string early_data = {},
+                                                  bool use_hello_skip_cache = false) {
+  if (!use_hello_skip_cache) client::ClearHelloSkipCache();
   client::ConnectOptions options;
   options.broker_endpoint = broker.endpoint();
   options.accept_handoff = accept_handoff;
-  options.use_hello_skip_cache = false;
+  options.use_hello_skip_cache = use_hello_skip_cache;
+  options.early_data = std::move(early_data);
   return RunAsync(broker.io(), client::Connect("echo", "1.0.0", options), 30s);
 }
 
@@ -48,6 +52,22 @@ std::string Echo(BrokerUnderTest& broker, platform::LocalStream& stream, const s
     std::string back(line.size(), '\0');
     if (co_await platform::ReadExactly(stream, asio::buffer(back))) co_return "read failed";
     co_return back;
+  }());
+}
+
+// What the echo backend sends first on a connection made with early data
+// `early`, followed by the echo of a marker written afterwards: a copy of
+// the early data delivered twice would come back before the marker.
+std::string EarlyDataThenMarker(BrokerUnderTest& broker, platform::LocalStream& stream,
+                                std::size_t early_size) {
+  return RunAsync(broker.io(), [&]() -> asio::awaitable<std::string> {
+    std::string first(early_size, '\0');
+    if (co_await platform::ReadExactly(stream, asio::buffer(first))) co_return "read failed";
+    const std::string marker = "|marker";
+    if (co_await platform::WriteAll(stream, asio::buffer(marker))) co_return "write failed";
+    std::string second(marker.size(), '\0');
+    if (co_await platform::ReadExactly(stream, asio::buffer(second))) co_return "read failed";
+    co_return first + second;
   }());
 }
 
@@ -120,6 +140,37 @@ TEST(Handoff, ClientSdkTakesTheHandedOffRouteAndCanOptOut) {
   EXPECT_EQ(broker.Shutdown(), 0);
 }
 
+TEST(Handoff, EarlyDataReachesTheBackendExactlyOnceOnEveryRoute) {
+  BrokerUnderTest broker;
+  broker.Start();
+  broker.InstallService("echo");
+  const std::string small = "first request, sent with the Hello";
+  const std::string large(client::kMaxEarlyDataBytes + 1000, 'L');  // waits for the route
+  struct Case {
+    const char* name;
+    bool accept_handoff;
+    bool hello_skip;
+    const std::string& early;
+    client::Route route;
+  } cases[] = {
+      {"handoff", true, false, small, client::Route::kHandlePassed},
+      {"handoff, large", true, false, large, client::Route::kHandlePassed},
+      {"reconnect", false, false, small, client::Route::kBrokerNegotiated},
+      {"hello-skip", false, true, small, client::Route::kHelloSkip},  // cached by the case above
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto connected = ConnectThrough(broker, c.accept_handoff, c.early, c.hello_skip);
+    ASSERT_TRUE(std::holds_alternative<client::Connection>(connected))
+        << std::get<client::ConnectError>(connected).message();
+    auto& connection = std::get<client::Connection>(connected);
+    EXPECT_EQ(connection.route, c.route);
+    EXPECT_EQ(EarlyDataThenMarker(broker, connection.stream, c.early.size()),
+              c.early + "|marker");
+  }
+  EXPECT_EQ(broker.Shutdown(), 0);
+}
+
 TEST(Handoff, ServiceLabelTurnsItOff) {
   BrokerUnderTest broker;
   broker.Start();
@@ -183,20 +234,23 @@ TEST_P(HandoffFailure, ClientFallsBackToBackendPipeAndNothingLeaks) {
   asio::steady_timer(broker.io(), 100ms).wait();
   const std::size_t broker_before = broker_count();
 
-  auto c = ConnectThrough(broker);
+  // Early data travels behind the Hello, is lost with the failed handoff,
+  // and must reach the fallback connection exactly once.
+  const std::string early = "early data, replayed on fallback";
+  auto c = ConnectThrough(broker, /*accept_handoff=*/true, early);
   if (GetParam() == "die") {
     // The backend died with the offer; the broker notices, and the next
     // client is served by a relaunched backend.
     for (int i = 0; i < 500 && broker.Log().find("backend died") == std::string::npos; ++i) {
       asio::steady_timer(broker.io(), 10ms).wait();
     }
-    c = ConnectThrough(broker, /*accept_handoff=*/false);
+    c = ConnectThrough(broker, /*accept_handoff=*/false, early);
   }
   ASSERT_TRUE(std::holds_alternative<client::Connection>(c))
       << std::get<client::ConnectError>(c).message();
   auto& connection = std::get<client::Connection>(c);
   EXPECT_EQ(connection.route, client::Route::kBrokerNegotiated);
-  EXPECT_EQ(Echo(broker, connection.stream, "fallback"), "fallback");
+  EXPECT_EQ(EarlyDataThenMarker(broker, connection.stream, early.size()), early + "|marker");
   const char* reason = GetParam() == "reject" ? "reason=rejected"
                        : GetParam() == "stall" ? "reason=ack_timeout"
                                                : "backend died";

@@ -2,6 +2,8 @@
 // The backend's half of a handoff, over a real channel pair and real
 // connections: a replayed token and a malformed offer are rejected with the
 // handle closed; a good offer greets the client with the relay EVENT.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <gtest/gtest.h>
 
@@ -37,6 +39,13 @@ class HandoffAcceptorTest : public ::testing::Test {
     ASSERT_TRUE(broker && backend);
     broker_ = std::move(*broker);
     backend_ = std::move(*backend);
+    asio::co_spawn(io_, acceptor_.AnswerBroker(backend_), asio::detached);
+  }
+
+  void TearDown() override {
+    acceptor_.Stop();
+    io_.restart();
+    io_.run_for(5s);  // the answer loop ends
   }
 
   // A client connected to the listener, and the accepted server side.
@@ -66,8 +75,7 @@ class HandoffAcceptorTest : public ::testing::Test {
       auto message = co_await backend_.Receive();
       EXPECT_TRUE(message);
       auto decoded = transport::TryDecodeFrame(message->bytes);
-      auto stream = co_await acceptor_.Accept(io_.get_executor(), (*decoded)->frame,
-                                              std::move(message->handles), backend_);
+      auto stream = co_await acceptor_.Accept((*decoded)->frame, std::move(message->handles));
       auto answer = co_await broker_.Receive();
       pb::HandoffAck ack;
       auto answer_frame = transport::TryDecodeFrame(answer->bytes);
@@ -82,7 +90,7 @@ class HandoffAcceptorTest : public ::testing::Test {
   platform::LocalListener listener_;
   platform::HandleChannel broker_;
   platform::HandleChannel backend_;
-  HandoffAcceptor acceptor_{"echo"};
+  HandoffAcceptor acceptor_{"echo", io_.get_executor()};
 };
 
 TEST_F(HandoffAcceptorTest, GreetsTheClientThenRejectsAReplayedToken) {

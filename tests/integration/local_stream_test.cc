@@ -85,6 +85,37 @@ TEST(LocalStream, PeerCloseIsEofOnEveryPlatform) {
   EXPECT_TRUE(IsDisconnect(ec));
 }
 
+TEST(LocalStream, TryReadAndTryWriteMoveOnlyWhatIsThereWithoutWaiting) {
+  test::TempDir dir;
+  asio::io_context io;
+  auto listener = LocalListener::Bind(io.get_executor(), test::UniqueEndpointAddress(dir, "try"));
+  ASSERT_TRUE(listener) << listener.error().message();
+  auto pair = RunAsync(io, ConnectPair(*listener));
+  char buf[16];
+  auto empty = pair.server.stream.TryReadSome(asio::buffer(buf));
+  ASSERT_FALSE(empty);
+  EXPECT_EQ(empty.error(), asio::error::would_block);
+  if (IsWindows()) {
+    // Pipes have no such path: writes say would_block and go asynchronous.
+    EXPECT_EQ(pair.client.TryWriteSome(asio::buffer("x", 1)).error(), asio::error::would_block);
+    return;
+  }
+  auto sent = pair.client.TryWriteSome(asio::buffer("hello", 5));
+  ASSERT_TRUE(sent) << sent.error().message();
+  EXPECT_EQ(*sent, 5u);
+  auto got = pair.server.stream.TryReadSome(asio::buffer(buf));
+  ASSERT_TRUE(got) << got.error().message();
+  EXPECT_EQ(std::string(buf, *got), "hello");
+  pair.client.Close();
+  auto eof = pair.server.stream.TryReadSome(asio::buffer(buf));
+  ASSERT_FALSE(eof);
+  EXPECT_EQ(eof.error(), asio::error::eof);
+  // The peer is gone: a write fails instead of waiting (and raises no SIGPIPE).
+  auto broken = pair.server.stream.TryWriteSome(asio::buffer("x", 1));
+  ASSERT_FALSE(broken);
+  EXPECT_NE(broken.error(), asio::error::would_block);
+}
+
 TEST(LocalStream, CancelEndsAPendingReadWithOperationAborted) {
   test::TempDir dir;
   asio::io_context io;

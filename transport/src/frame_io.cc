@@ -26,14 +26,17 @@ std::uint32_t LittleEndianU32(const std::uint8_t* p) {
 asio::awaitable<FrameResult<std::vector<std::uint8_t>>> ReadFrameBody(
     platform::LocalStream& stream, std::uint32_t cap) {
   std::uint8_t header[kFrameHeaderBytes];
-  // The framing byte alone first, so a wrong one is reported before anything
-  // else is read from the peer.
-  if (error_code ec = co_await platform::ReadExactly(stream, asio::buffer(header, 1))) {
-    co_return EofOrIo(ec, FrameError::EofAt::kFramingByte);
-  }
+  // Whatever part of the header has arrived (never more: the bytes after
+  // this frame belong to whoever reads next). The framing byte is checked
+  // as soon as it is here, before waiting for the rest.
+  auto got = co_await stream.ReadSome(asio::buffer(header, kFrameHeaderBytes));
+  if (!got) co_return EofOrIo(got.error(), FrameError::EofAt::kFramingByte);
   if (header[0] != kFramingVersion) co_return FrameError::UnsupportedFramingVersion(header[0]);
-  if (error_code ec = co_await platform::ReadExactly(stream, asio::buffer(header + 1, 4))) {
-    co_return EofOrIo(ec, FrameError::EofAt::kLengthHeader);
+  if (*got < kFrameHeaderBytes) {
+    if (error_code ec = co_await platform::ReadExactly(
+            stream, asio::buffer(header + *got, kFrameHeaderBytes - *got))) {
+      co_return EofOrIo(ec, FrameError::EofAt::kLengthHeader);
+    }
   }
   std::uint32_t length = LittleEndianU32(header + 1);
   if (length > cap) co_return FrameError::TooLarge(length, cap);

@@ -59,6 +59,14 @@ class LocalStream {
   boost::asio::awaitable<boost::system::result<std::size_t>> WriteSome(
       boost::asio::const_buffer buffer);
 
+  // Reads or writes what the OS has or takes right now, without waiting and
+  // without a trip through the event loop: boost::asio::error::would_block
+  // when nothing can move yet (and always where a platform has no such
+  // path: Windows pipes). No asynchronous operation in the same direction
+  // may be pending.
+  boost::system::result<std::size_t> TryReadSome(boost::asio::mutable_buffer buffer) noexcept;
+  boost::system::result<std::size_t> TryWriteSome(boost::asio::const_buffer buffer) noexcept;
+
   // Cancels pending reads and writes; they complete with operation_aborted.
   // Safe to call from the stream's executor at any time (deadline timers).
   void Cancel() noexcept;
@@ -73,13 +81,15 @@ class LocalStream {
   std::unique_ptr<Impl> impl_;
 };
 
-// Reads exactly buffer.size() bytes. Returns eof if the peer closed before
+// Reads exactly buffer.size() bytes, taking what has already arrived
+// without a trip through the event loop. Returns eof if the peer closed before
 // the first byte and an error (eof too) if it closed in the middle;
 // `bytes_read` (optional) tells how far it got.
 boost::asio::awaitable<boost::system::error_code> ReadExactly(LocalStream& stream,
                                                               boost::asio::mutable_buffer buffer,
                                                               std::size_t* bytes_read = nullptr);
-// Writes every byte of `buffer`.
+// Writes every byte of `buffer`; returns without suspending when the OS
+// takes it all at once (the usual case for small messages).
 boost::asio::awaitable<boost::system::error_code> WriteAll(LocalStream& stream,
                                                            boost::asio::const_buffer buffer);
 

@@ -1,6 +1,7 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -57,8 +58,31 @@ boost::system::error_code SwitchUser(std::uint32_t uid, std::uint32_t gid);
 // proc_pidinfo, Windows GetProcessHandleCount); tests use it for leaks.
 boost::system::result<std::size_t> CountOpenHandlesOf(std::uint32_t pid);
 
+// What tells one version of a file from another without reading it: its
+// identity (inode or file index), size, and modification and change (or,
+// on Windows, creation) times. Equal stamps mean unchanged contents as far
+// as the file system can tell; an atomic replace always changes the stamp.
+struct FileStamp {
+  bool regular = false;  // a regular file (not a directory, symlink, device)
+  std::uint64_t size = 0;
+  std::int64_t modified_ns = 0;
+  std::int64_t changed_ns = 0;
+  std::uint64_t file_id = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+
+// Stamps `path` with one system call. With follow_symlinks false a symlink
+// is stamped itself (and is not regular). A missing file is
+// errc::no_such_file_or_directory.
+boost::system::result<FileStamp> StampFile(const std::string& path, bool follow_symlinks);
+
 // True while a process with this id exists.
 bool ProcessExists(std::uint32_t pid);
+
+// CPU time (user + system) process `pid` has used so far. Benchmarks read it
+// before and after a run to cost one operation (Linux /proc/<pid>/schedstat,
+// macOS proc_pid_rusage, Windows GetProcessTimes).
+boost::system::result<std::chrono::nanoseconds> ProcessCpuTime(std::uint32_t pid);
 
 // One spare descriptor held back so that a process that has run out of
 // descriptors can still accept one connection to say so (POSIX: an open

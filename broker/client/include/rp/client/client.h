@@ -42,7 +42,21 @@ struct ConnectOptions {
   // How long to wait for the backend's handoff-ready EVENT on the Hello
   // connection before falling back to backend_pipe.
   std::chrono::milliseconds handoff_ready_timeout{2000};
+  // Bytes the backend should read first (typically the first request).
+  // Connect delivers them exactly once, as early as the route allows: up to
+  // kMaxEarlyDataBytes travel on the Hello connection right behind the
+  // Hello when a handoff may follow (the broker reads only the Hello, so
+  // the backend finds them waiting after the handoff; no round trip is
+  // spent on them); on every other route, or when the handoff falls back,
+  // they are written to the backend connection as soon as it is open.
+  // One caveat: a handoff-ready EVENT that arrives only after
+  // handoff_ready_timeout means the backend may also read the copy sent
+  // with the Hello; keep requests sent this way idempotent.
+  std::string early_data;
 };
+
+// Early data larger than this waits for the route to be established.
+inline constexpr std::size_t kMaxEarlyDataBytes = 16 * 1024;
 
 // A live connection to a backend.
 struct Connection {

@@ -1,6 +1,7 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <variant>
@@ -8,6 +9,7 @@
 #include <boost/system/error_code.hpp>
 
 #include "broker_v1_service_def.pb.h"
+#include "rp/platform/system.h"
 
 namespace rp::broker {
 
@@ -23,12 +25,15 @@ struct ServiceDefinitionError {
 
 // ServiceDefinitionStore reads and writes `<service>.servicedef` files
 // (raw protobuf ServiceDefinition, spec §7) in one directory. Every Load
-// re-reads from disk and re-validates: the directory must be private to
-// this user, the file must be a regular file (symlinks are refused), and
-// the definition must name the service it was loaded for. A
-// `<service>.servicedef.v2` file is preferred and gets exactly the same
-// checks (it decodes as v1; field 10 is skipped). Stateless and
-// thread-compatible.
+// checks the disk again: the directory must be private to this user, the
+// file must be a regular file (symlinks are refused), and the definition
+// must name the service it was loaded for. A `<service>.servicedef.v2`
+// file is preferred and gets exactly the same checks (it decodes as v1;
+// field 10 is skipped). Contents are re-read and re-validated whenever the
+// file's stamp (identity, size, times) changed, so an edit or an atomic
+// replace is seen by the next Hello; an unchanged file is served from
+// memory (a Hello costs three stat calls, not an open and a parse). Not
+// thread-safe.
 class ServiceDefinitionStore {
  public:
   explicit ServiceDefinitionStore(std::string directory) : directory_(std::move(directory)) {}
@@ -49,7 +54,12 @@ class ServiceDefinitionStore {
   const std::string& directory() const { return directory_; }
 
  private:
+  struct Loaded {
+    platform::FileStamp stamp;
+    pb::ServiceDefinition definition;
+  };
   std::string directory_;
+  mutable std::map<std::string, Loaded> loaded_;  // by file path; valid definitions only
 };
 
 // The loader's validation rules (spec §7.3), as the error text or nullopt.
