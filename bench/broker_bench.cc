@@ -14,8 +14,9 @@
 //                    written and its echo read
 // The routes are interleaved (one of each per round and client, so machine
 // noise hits all alike), with 1 and with 4 concurrent clients; every
-// sample checks the route taken. Then each route runs alone and the
-// broker's CPU time per connection is read from the OS.
+// sample checks the route taken. Then each route runs alone, with 1 and
+// with 4 clients, and the broker's CPU time per connection is read from
+// the OS.
 //   rp-broker-bench [rounds]     default 2000 per route and concurrency
 #include <algorithm>
 #include <chrono>
@@ -178,17 +179,34 @@ asio::awaitable<bool> MeasureLatency(const std::string& endpoint, int clients, i
   co_return true;
 }
 
-// Broker CPU per connection, each route run alone.
+// `connections` connections of one mode, one after another.
+asio::awaitable<void> RouteLoop(std::string endpoint, Mode mode, int connections, bool& failed) {
+  for (int i = 0; i < connections && !failed; ++i) {
+    if (co_await Once(endpoint, mode) < 0) failed = true;
+  }
+}
+
+// Broker CPU per connection, each route run alone by `clients` concurrent
+// clients (the OS's CPU accounting for the broker process, all threads).
 asio::awaitable<bool> MeasureBrokerCpu(const std::string& endpoint, std::uint32_t broker_pid,
-                                       int connections) {
-  std::printf("\nbroker CPU per connection (%d sequential connections per route):\n",
-              connections);
+                                       int clients, int connections) {
+  asio::any_io_executor executor = co_await asio::this_coro::executor;
+  std::printf("\nbroker CPU per connection, %d client%s, %d connections per route:\n", clients,
+              clients == 1 ? "" : "s", connections);
   for (Mode mode : kModes) {
+    bool failed = false;
+    int running = clients;
+    asio::steady_timer all_done(executor, Clock::time_point::max());
     auto before = rp::platform::ProcessCpuTime(broker_pid);
-    for (int i = 0; i < connections; ++i) {
-      if (co_await Once(endpoint, mode) < 0) co_return false;
+    for (int c = 0; c < clients; ++c) {
+      auto finished = [&](std::exception_ptr) {
+        if (--running == 0) all_done.cancel();
+      };
+      asio::co_spawn(executor, RouteLoop(endpoint, mode, connections / clients, failed), finished);
     }
+    co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
     auto after = rp::platform::ProcessCpuTime(broker_pid);
+    if (failed) co_return false;
     if (!before || !after) {
       std::printf("  %-28s (the OS does not report it)\n", ModeName(mode));
       continue;
@@ -247,8 +265,8 @@ int main(int argc, char** argv) {
                 windows ? "Windows" : "POSIX");
     if (!co_await MeasureLatency(endpoint, 1, rounds)) co_return 1;
     if (!co_await MeasureLatency(endpoint, 4, rounds * 4)) co_return 1;
-    if (!co_await MeasureBrokerCpu(endpoint, served->pid(), std::max(200, rounds / 2))) {
-      co_return 1;
+    for (int clients : {1, 4}) {
+      if (!co_await MeasureBrokerCpu(endpoint, served->pid(), clients, rounds)) co_return 1;
     }
     co_return 0;
   }(), [&](std::exception_ptr e, int value) { rc = e ? 1 : value; });

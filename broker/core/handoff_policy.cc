@@ -1,6 +1,8 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #include "rp/broker/handoff_policy.h"
 
+#include <algorithm>
+
 #include "rp/platform/system.h"
 
 namespace rp::broker {
@@ -57,12 +59,24 @@ void HandoffTokenStore::Prune(SteadyTime now) {
   std::erase_if(pending_, [now](const auto& entry) { return entry.second.expires <= now; });
 }
 
+bool HandoffTokenStore::NextRandomToken(HandoffToken& token) {
+  if (random_left_ < token.size()) {
+    if (platform::RandomBytes(random_pool_)) return false;
+    random_left_ = random_pool_.size();
+  }
+  random_left_ -= token.size();
+  std::uint8_t* taken = random_pool_.data() + random_left_;
+  std::copy(taken, taken + token.size(), token.begin());
+  std::fill(taken, taken + token.size(), std::uint8_t{0});
+  return true;
+}
+
 std::optional<HandoffToken> HandoffTokenStore::Issue(std::uint64_t correlation_id,
                                                      SteadyTime now) {
   Prune(now);
   if (pending_.size() >= max_pending_) return std::nullopt;
   HandoffToken token{};
-  if (platform::RandomBytes(token)) return std::nullopt;
+  if (!NextRandomToken(token)) return std::nullopt;
   pending_[correlation_id] = Entry{token, now + ttl_};
   return token;
 }

@@ -16,7 +16,7 @@ using Clock = std::chrono::steady_clock;
 
 HandoffCoordinator::HandoffCoordinator(asio::io_context& io, BackendSupervisor& supervisor,
                                        std::chrono::milliseconds ack_deadline)
-    : io_(io), supervisor_(supervisor), ack_deadline_(ack_deadline) {
+    : io_(io), supervisor_(supervisor), ack_deadline_(ack_deadline), ack_sweep_(io) {
   supervisor_.set_control_frame_sink(
       [this](const std::string& key, const pb::Frame& frame) { OnControlFrame(key, frame); });
 }
@@ -63,7 +63,7 @@ asio::awaitable<void> HandoffCoordinator::Transfer(HandoffPlan plan,
   // Registered before sending: a fast backend may answer before we resume.
   // The ACK deadline is armed after the send, off the client's path.
   const std::uint64_t cid = plan.correlation_id;
-  pending_[cid] = Pending{plan, nullptr};
+  pending_[cid] = Pending{plan, false};
 
   auto stream = std::make_shared<platform::LocalStream>(std::move(connection));
   // Named first: GCC 12 destroys lambda temporaries in a co_await expression
@@ -83,15 +83,46 @@ asio::awaitable<void> HandoffCoordinator::Transfer(HandoffPlan plan,
          ec.message());
     co_return;
   }
-  it->second.deadline = std::make_unique<asio::steady_timer>(io_, ack_deadline_);
-  it->second.deadline->async_wait([this, cid](error_code timer_ec) {
-    if (timer_ec) return;
-    auto expired = pending_.find(cid);
-    if (expired == pending_.end()) return;
-    HandoffPlan late = std::move(expired->second.plan);
-    pending_.erase(expired);
-    Fail(late, HandoffFailure::kAckTimeout, "no HandoffAck within the deadline");
+  it->second.sent = true;
+  StartAckDeadline(cid);
+}
+
+void HandoffCoordinator::StartAckDeadline(std::uint64_t correlation_id) {
+  // Answered entries at the front are dropped here and by the sweep, so
+  // the queue stays about as long as the number of offers in flight, and
+  // under steady traffic the timer fires about once per deadline period.
+  while (!ack_deadlines_.empty() && !pending_.count(ack_deadlines_.front().second)) {
+    ack_deadlines_.pop_front();
+  }
+  ack_deadlines_.emplace_back(Clock::now() + ack_deadline_, correlation_id);
+  ArmAckSweep();
+}
+
+void HandoffCoordinator::ArmAckSweep() {
+  if (ack_sweep_armed_ || ack_deadlines_.empty()) return;
+  ack_sweep_armed_ = true;
+  ack_sweep_.expires_at(ack_deadlines_.front().first);
+  ack_sweep_.async_wait([this](error_code ec) {
+    if (ec) return;  // the coordinator is going away
+    ack_sweep_armed_ = false;
+    SweepAckDeadlines();
   });
+}
+
+void HandoffCoordinator::SweepAckDeadlines() {
+  const auto now = Clock::now();
+  while (!ack_deadlines_.empty()) {
+    const auto [deadline, cid] = ack_deadlines_.front();
+    auto it = pending_.find(cid);
+    const bool answered = it == pending_.end();
+    if (!answered && deadline > now) break;
+    ack_deadlines_.pop_front();
+    if (answered) continue;
+    HandoffPlan late = std::move(it->second.plan);
+    pending_.erase(it);
+    Fail(late, HandoffFailure::kAckTimeout, "no HandoffAck within the deadline");
+  }
+  ArmAckSweep();
 }
 
 void HandoffCoordinator::OnControlFrame(const std::string& backend_key, const pb::Frame& frame) {
@@ -102,7 +133,6 @@ void HandoffCoordinator::OnControlFrame(const std::string& backend_key, const pb
     return;
   }
   HandoffPlan plan = std::move(it->second.plan);
-  if (it->second.deadline) it->second.deadline->cancel();
   pending_.erase(it);
   pb::HandoffAck ack;
   HandoffToken presented{};

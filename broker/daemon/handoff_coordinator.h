@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -63,9 +64,13 @@ class HandoffCoordinator {
  private:
   struct Pending {
     HandoffPlan plan;
-    std::unique_ptr<boost::asio::steady_timer> deadline;
+    bool sent = false;  // the offer is out; the ACK deadline runs
   };
   void Fail(const HandoffPlan& plan, HandoffFailure reason, const std::string& detail);
+  // ACK deadlines: one timer for all of them, armed for the oldest.
+  void StartAckDeadline(std::uint64_t correlation_id);
+  void ArmAckSweep();
+  void SweepAckDeadlines();
 
   boost::asio::io_context& io_;
   BackendSupervisor& supervisor_;
@@ -73,6 +78,11 @@ class HandoffCoordinator {
   HandoffPolicy policy_;
   HandoffTokenStore tokens_;
   std::map<std::uint64_t, Pending> pending_;  // by correlation id
+  // (deadline, correlation id) in the order offers went out, which is
+  // deadline order; entries already answered are skipped when reached.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> ack_deadlines_;
+  boost::asio::steady_timer ack_sweep_;
+  bool ack_sweep_armed_ = false;
   HandoffStats stats_;
 };
 

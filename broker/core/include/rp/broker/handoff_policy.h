@@ -77,8 +77,13 @@ class HandoffTokenStore {
     SteadyTime expires;
   };
   void Prune(SteadyTime now);
+  bool NextRandomToken(HandoffToken& token);
 
   std::size_t max_pending_;
+  // CSPRNG output fetched 64 tokens at a time (one system call instead of
+  // one per Hello); each token's bytes are wiped from the pool when taken.
+  std::array<std::uint8_t, 64 * sizeof(HandoffToken)> random_pool_{};
+  std::size_t random_left_ = 0;
   std::chrono::milliseconds ttl_;
   std::map<std::uint64_t, Entry> pending_;
 };
