@@ -11,11 +11,13 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -26,10 +28,12 @@
 #include "rp/platform/child_process.h"
 #include "rp/platform/errors.h"
 #include "rp/platform/handle_channel.h"
+#include "rp/platform/host.h"
 #include "rp/platform/local_listener.h"
 #include "rp/platform/system.h"
 #include "rp/transport/endpoint_names.h"
 #include "rp/transport/envelope.h"
+#include "rp/transport/frame_io.h"
 #include "rp/transport/framing.h"
 
 namespace rp::backend {
@@ -42,6 +46,13 @@ using boost::system::error_code;
 // How long the accept loop rests when the process is out of descriptors /
 // handles, so that finishing connections can free some.
 constexpr std::chrono::milliseconds kExhaustionBackoff{50};
+
+// Identity probes (spec §4.5 (b)): a 32-byte nonce in a small frame; the
+// rest of a frame that has begun must arrive within this budget (the
+// prober's own deadline is 500 ms).
+constexpr std::size_t kProbeNonceBytes = 32;
+constexpr std::uint32_t kMaxProbeFrameBytes = 256;
+constexpr std::chrono::milliseconds kProbeReadBudget{400};
 
 std::string EnvOrEmpty(const char* name) {
   return platform::GetEnv(name).value_or(std::string());
@@ -69,9 +80,9 @@ std::uint64_t NowUnixMs() {
                                         .count());
 }
 
-// The framed "ready" EVENT: this process's DaemonProcess identity.
-boost::system::result<std::vector<std::uint8_t>> BuildReadyMessage(
-    const BackendEnvironment& environment, std::uint64_t started_at_unix_ms) {
+// This process's DaemonProcess identity (spec §4.3, §4.4).
+boost::system::result<pb::DaemonProcess> BuildIdentity(const BackendEnvironment& environment,
+                                                       std::uint64_t started_at_unix_ms) {
   auto exe_path = platform::CurrentExecutablePath();
   if (!exe_path) return exe_path.error();
   auto exe_hash = HashFile(*exe_path);
@@ -83,9 +94,15 @@ boost::system::result<std::vector<std::uint8_t>> BuildReadyMessage(
   identity.set_exe_hash_algorithm("blake3");
   identity.set_exe_hash(*exe_hash);
   identity.set_started_at_unix_ms(started_at_unix_ms);
+  identity.set_boot_id(platform::CurrentBootId());
   identity.mutable_ipc_endpoint()->set_namespace_id(environment.backend_namespace);
   identity.mutable_ipc_endpoint()->set_path(environment.backend_pipe);
+  return identity;
+}
 
+// The framed "ready" EVENT for the broker that launched us.
+boost::system::result<std::vector<std::uint8_t>> BuildReadyMessage(
+    const pb::DaemonProcess& identity) {
   pb::Frame frame =
       transport::MakeEvent(broker::kBackendControlPayloadProtocol,
                            transport::SerializeDeterministic(identity), broker::kReadyRequestId);
@@ -110,6 +127,18 @@ bool IsRejectedMessage(const error_code& ec) {
          ec == platform::Error::kControlDataTruncated;
 }
 
+// Our own listener at backend_pipe, or the one the broker bound for us.
+boost::system::result<platform::LocalListener> BindOrAdoptListener(
+    const asio::any_io_executor& executor, const BackendEnvironment& environment) {
+  if (!environment.inherited_listener) {
+    return platform::LocalListener::Bind(executor, environment.backend_pipe);
+  }
+  auto handle = platform::PlatformHandle::FromDecimalString(*environment.inherited_listener);
+  if (!handle) return handle.error();
+  return platform::LocalListener::AdoptListening(executor, std::move(*handle),
+                                                 environment.backend_pipe);
+}
+
 }  // namespace
 
 boost::system::result<BackendEnvironment> BackendEnvironment::FromProcessEnvironment() {
@@ -128,6 +157,9 @@ boost::system::result<BackendEnvironment> BackendEnvironment::FromProcessEnviron
   if (auto handle = platform::GetEnv(broker::kEnvControlHandle); handle && !handle->empty()) {
     environment.control_handle = std::move(*handle);
   }
+  if (auto fd = platform::GetEnv(broker::kEnvInheritedListenerFd); fd && !fd->empty()) {
+    environment.inherited_listener = std::move(*fd);
+  }
   return environment;
 }
 
@@ -138,12 +170,13 @@ class Backend::Impl {
  public:
   Impl(asio::any_io_executor executor, BackendEnvironment environment, ConnectionHandler handler,
        platform::LocalListener listener, platform::HandleChannel channel,
-       std::vector<std::uint8_t> ready_message)
+       pb::DaemonProcess identity, std::vector<std::uint8_t> ready_message)
       : executor_(std::move(executor)),
         environment_(std::move(environment)),
         handler_(std::move(handler)),
         listener_(std::move(listener)),
         channel_(std::move(channel)),
+        identity_(std::move(identity)),
         ready_message_(std::move(ready_message)) {}
 
   const BackendEnvironment& environment() const { return environment_; }
@@ -173,7 +206,7 @@ class Backend::Impl {
     while (!stopping_) {
       auto accepted = co_await listener_.Accept();
       if (accepted) {
-        Serve(std::move(accepted->stream));
+        asio::co_spawn(executor_, ScreenThenServe(std::move(accepted->stream)), asio::detached);
         continue;
       }
       const error_code ec = accepted.error();
@@ -219,6 +252,70 @@ class Backend::Impl {
     }
   }
 
+  // A connection on backend_pipe: a broker's identity probe (spec §4.5 (b))
+  // is answered here and closed; anything else goes to the handler with
+  // the bytes read to tell the two apart given back first.
+  asio::awaitable<void> ScreenThenServe(platform::LocalStream stream) {
+    std::optional<std::vector<std::uint8_t>> seen = co_await ScreenForProbe(stream);
+    if (seen) Serve(platform::PrependReadBytes(std::move(stream), std::move(*seen)));
+  }
+
+  // Reads as much of the first message as it takes to know whether it is
+  // an identity probe: one byte when it is not a v1 frame, the header when
+  // the frame is too large to be one, else the whole (small) frame. The
+  // first read waits at the client's pace; the rest of a frame that has
+  // begun must arrive within kProbeReadBudget, or the client gets its
+  // connection with what arrived so far. nullopt: answered, or the peer
+  // left.
+  asio::awaitable<std::optional<std::vector<std::uint8_t>>> ScreenForProbe(
+      platform::LocalStream& stream) {
+    std::vector<std::uint8_t> seen(transport::kFrameHeaderBytes);
+    auto first = co_await stream.ReadSome(asio::buffer(seen));
+    if (!first) co_return std::nullopt;
+    seen.resize(*first);
+    if (seen[0] != transport::kFramingVersion) co_return seen;
+
+    asio::steady_timer budget(executor_, kProbeReadBudget);
+    budget.async_wait([&stream](error_code ec) {
+      if (!ec) stream.Cancel();
+    });
+    auto read_more = [&](std::size_t want) -> asio::awaitable<bool> {
+      const std::size_t had = seen.size();
+      seen.resize(had + want);
+      std::size_t got = 0;
+      error_code ec = co_await platform::ReadExactly(stream, asio::buffer(seen.data() + had, want),
+                                                     &got);
+      seen.resize(had + got);
+      co_return !ec;
+    };
+    if (seen.size() < transport::kFrameHeaderBytes &&
+        !co_await read_more(transport::kFrameHeaderBytes - seen.size())) {
+      co_return seen;
+    }
+    const std::uint32_t length = static_cast<std::uint32_t>(seen[1]) |
+                                 static_cast<std::uint32_t>(seen[2]) << 8 |
+                                 static_cast<std::uint32_t>(seen[3]) << 16 |
+                                 static_cast<std::uint32_t>(seen[4]) << 24;
+    if (length > kMaxProbeFrameBytes || !co_await read_more(length)) co_return seen;
+    budget.cancel();
+
+    pb::Frame frame;
+    if (!frame.ParseFromArray(seen.data() + transport::kFrameHeaderBytes,
+                              static_cast<int>(length)) ||
+        frame.payload_protocol() != transport::kProbePayloadProtocol) {
+      co_return seen;
+    }
+    if (!transport::ValidateEnvelope(frame, pb::FRAME_KIND_REQUEST,
+                                     transport::kProbePayloadProtocol) &&
+        frame.payload().size() == kProbeNonceBytes) {
+      std::string answer = frame.payload() + transport::SerializeDeterministic(identity_);
+      (void)co_await transport::WriteFrame(stream,
+                                           transport::MakeResponseTo(frame, std::move(answer)));
+    }
+    stream.Close();  // a malformed probe gets no answer
+    co_return std::nullopt;
+  }
+
   // Runs the handler for one connection, detached: whatever it does (or
   // throws) does not reach the accept loop.
   void Serve(platform::LocalStream stream) {
@@ -236,6 +333,7 @@ class Backend::Impl {
   ConnectionHandler handler_;
   platform::LocalListener listener_;
   platform::HandleChannel channel_;
+  pb::DaemonProcess identity_;
   std::vector<std::uint8_t> ready_message_;
   HandoffAcceptor handoff_{environment_.service_name, executor_};
   bool stopping_ = false;
@@ -264,17 +362,25 @@ boost::system::result<Backend> Backend::Create(asio::any_io_executor executor,
     auto opened = platform::HandleChannel::Open(executor, std::move(*end));
     if (!opened) return opened.error();
     channel = std::move(*opened);
-    auto message = BuildReadyMessage(environment, started_at_unix_ms);
+  }
+  // Bound before anything slow (hashing our executable): a broker that
+  // probes right after spawning finds the endpoint there, its connection
+  // waiting in the backlog until Run() accepts.
+  auto listener = BindOrAdoptListener(executor, environment);
+  if (!listener) return listener.error();
+
+  auto identity = BuildIdentity(environment, started_at_unix_ms);
+  if (!identity) return identity.error();
+  if (channel.is_open()) {
+    auto message = BuildReadyMessage(*identity);
     if (!message) return message.error();
     ready_message = std::move(*message);
   }
 
-  auto listener = platform::LocalListener::Bind(executor, environment.backend_pipe);
-  if (!listener) return listener.error();
-
   return Backend(std::make_unique<Impl>(std::move(executor), std::move(environment),
                                         std::move(handler), std::move(*listener),
-                                        std::move(channel), std::move(ready_message)));
+                                        std::move(channel), std::move(*identity),
+                                        std::move(ready_message)));
 }
 
 asio::awaitable<error_code> Backend::Run() {

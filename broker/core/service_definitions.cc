@@ -157,7 +157,7 @@ std::variant<std::string, ServiceDefinitionError> ServiceDefinitionStore::Instal
   }
   std::error_code ec;
   fs::permissions(temporary, fs::perms::owner_read | fs::perms::owner_write, ec);
-  if (auto replace = platform::ReplaceFile(temporary, target)) {
+  if (auto replace = platform::MoveFileOver(temporary, target)) {
     fs::remove(temporary, ec);
     return Failure("cannot replace " + target + ": " + replace.message());
   }

@@ -2,6 +2,7 @@
 #include "admin_handler.h"
 
 #include "rp/broker/json.h"
+#include "rp/platform/system.h"
 #include "rp/transport/envelope.h"
 #include "rp/transport/framing.h"
 
@@ -30,6 +31,26 @@ pb::AdminReply JsonReply(const Json& body) {
   return reply;
 }
 
+// The inode_pressure row of status (spec §6.3): the file system holding
+// the broker's state directory.
+Json InodePressureJson(const std::string& state_dir) {
+  auto counts = platform::InodeCountsOf(state_dir);
+  if (!counts || !*counts) {
+    return Json::Object{{"detail", counts ? std::string("inode accounting not applicable on this "
+                                                        "filesystem")
+                                          : counts.error().message()},
+                        {"supported", false}};
+  }
+  const platform::InodeCounts& c = **counts;
+  const std::uint64_t used = c.total > c.free ? c.total - c.free : 0;
+  return Json::Object{{"inodes_free", c.free},
+                      {"inodes_total", c.total},
+                      {"inodes_used", used},
+                      {"supported", true},
+                      {"used_ratio", c.total == 0 ? 0.0 : static_cast<double>(used) /
+                                                              static_cast<double>(c.total)}};
+}
+
 Json StatusJson(const BrokerSnapshot& s) {
   Json::Array backends;
   for (const BackendInfo& b : s.backends) {
@@ -48,6 +69,7 @@ Json StatusJson(const BrokerSnapshot& s) {
                       {"connections_open", s.connections_open},
                       {"fd_pressure", Json::Object{{"demoted", s.fd_pressure}}},
                       {"generated_at_unix_ms", UnixMs(std::chrono::system_clock::now())},
+                      {"inode_pressure", InodePressureJson(s.state_dir)},
                       {"schema_version", 1},
                       {"uptime_seconds", s.uptime_seconds}};
 }
@@ -76,6 +98,12 @@ std::optional<pb::Frame> HandleAdminFrame(const pb::Frame& frame, const BrokerSn
                              : Text("broker_instance: " + snapshot.broker_instance +
                                     "\naccepting_hello: " +
                                     (snapshot.accepting_hello ? "true" : "false") + "\n");
+      break;
+    case pb::ADMIN_VERB_METRICS:
+      reply.set_kind(pb::ADMIN_REPLY_KIND_OPENMETRICS);
+      reply.set_body(snapshot.metrics ? snapshot.metrics() : std::string("# EOF\n"));
+      reply.set_content_type("application/openmetrics-text");
+      reply.set_exit_code(0);
       break;
     case pb::ADMIN_VERB_SHUTDOWN:
       reply = Text("broker shutting down\n");

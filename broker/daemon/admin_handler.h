@@ -23,6 +23,8 @@ struct BrokerSnapshot {
   bool fd_pressure = false;
   std::uint64_t connections_open = 0;
   std::vector<BackendInfo> backends;
+  std::string state_dir;  // whose file system's inodes status reports
+  std::function<std::string()> metrics;  // the OpenMetrics text, made when asked
 };
 
 // Answers one admin frame (payload protocol 0xAD01, spec §6). Returns

@@ -14,6 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "broker_v1_manifest.pb.h"
+#include "broker_metrics.h"
 #include "log.h"
 #include "rp/broker/contract.h"
 #include "rp/platform/child_process.h"
@@ -106,18 +107,32 @@ asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Acquire(LaunchReq
     while (!pending->outcome) co_await pending->done.async_wait(kTuple);
     co_return *pending->outcome;
   }
+  const std::string& service = request.definition.service_name();
+  budget_labels_.try_emplace(key, service, request.version);
   if (auto retry = budget_.TryBegin(key, Clock::now())) {
+    if (metrics_) metrics_->CountSpawnAttempt(service, request.version, "budget_exhausted");
     co_return refusals::SpawnBudgetExhausted(*retry);
   }
   auto pending = std::make_shared<Pending>(executor_);
   pending_[key] = pending;
   Outcome outcome = co_await Launch(request, key, exe_hash);
-  budget_.Finish(key, std::holds_alternative<std::shared_ptr<const BackendInfo>>(outcome),
-                 Clock::now());
+  const bool spawned = std::holds_alternative<std::shared_ptr<const BackendInfo>>(outcome);
+  budget_.Finish(key, spawned, Clock::now());
+  if (metrics_) metrics_->CountSpawnAttempt(service, request.version, spawned ? "spawned" : "failed");
   pending->outcome = outcome;
   pending->done.cancel();
   pending_.erase(key);
   co_return outcome;
+}
+
+std::map<std::pair<std::string, std::string>, std::uint64_t>
+BackendSupervisor::SpawnBudgetRemaining() {
+  std::map<std::pair<std::string, std::string>, std::uint64_t> remaining;
+  const auto now = Clock::now();
+  for (const auto& [key, labels] : budget_labels_) {
+    remaining[labels] = budget_.Remaining(key, now);
+  }
+  return remaining;
 }
 
 asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Launch(const LaunchRequest& request,

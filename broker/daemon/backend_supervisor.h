@@ -22,6 +22,8 @@
 
 namespace rp::broker {
 
+class BrokerMetrics;
+
 // A backend the broker launched and that reported ready.
 struct BackendInfo {
   std::string key;  // instance|service|version|exe hash
@@ -85,6 +87,10 @@ class BackendSupervisor {
   void set_control_frame_sink(ControlFrameSink sink) { sink_ = std::move(sink); }
   std::uint64_t spawn_attempts() const { return spawn_attempts_; }
   std::uint64_t spawns() const { return spawns_; }
+  // Where launches are counted by outcome (may stay unset).
+  void set_metrics(BrokerMetrics* metrics) { metrics_ = metrics; }
+  // Launches still allowed now, by (service, version) ever launched.
+  std::map<std::pair<std::string, std::string>, std::uint64_t> SpawnBudgetRemaining();
 
  private:
   struct Running;
@@ -106,6 +112,8 @@ class BackendSupervisor {
   std::uint64_t spawn_attempts_ = 0;
   std::uint64_t spawns_ = 0;
   ControlFrameSink sink_;
+  BrokerMetrics* metrics_ = nullptr;
+  std::map<std::string, std::pair<std::string, std::string>> budget_labels_;  // key -> (service, version)
 };
 
 // Lowercase hex BLAKE3 of a file's contents, memoised on (path, size,

@@ -53,7 +53,34 @@ BrokerServer::BrokerServer(asio::io_context& io, BrokerConfig config)
       config_(std::move(config)),
       supervisor_(io.get_executor(), config_),
       handoff_(io, supervisor_, config_.handoff_ack_timeout),
-      router_(config_, supervisor_, handoff_) {}
+      router_(config_, supervisor_, handoff_) {
+  supervisor_.set_metrics(&metrics_);
+}
+
+std::string BrokerServer::RenderMetrics() {
+  BrokerMetrics::Gauges gauges;
+  for (const BackendInfo& backend : supervisor_.Snapshot()) ++gauges.active_backends[backend.service];
+  gauges.spawn_budget_remaining = supervisor_.SpawnBudgetRemaining();
+  gauges.connections_open = open_connections_;
+  gauges.fd_usage_ratio = platform::OpenFileUsageRatio();
+  gauges.uptime_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - kStarted).count();
+  return metrics_.Render(gauges, handoff_.stats());
+}
+
+void BrokerServer::RecordHello(const pb::HelloReply& reply, const std::string& service,
+                               const std::string& version,
+                               std::chrono::steady_clock::time_point accepted) {
+  std::string outcome = "negotiated";
+  if (reply.has_refused()) {
+    const int code = static_cast<int>(reply.refused().code());
+    outcome = pb::ErrorCode_IsValid(code) ? pb::ErrorCode_Name(reply.refused().code())
+                                          : std::to_string(code);
+  }
+  metrics_.CountHello(service, version, outcome);
+  metrics_.ObserveHelloSeconds(
+      service, std::chrono::duration<double>(std::chrono::steady_clock::now() - accepted).count());
+}
 
 BrokerServer::~BrokerServer() = default;
 
@@ -147,14 +174,24 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
     stream.Cancel();
   });
 
+  const auto accepted = std::chrono::steady_clock::now();
   std::optional<pb::Frame> reply;
+  std::optional<pb::HelloReply> hello_reply;  // a Hello's answer, for the metrics
+  std::string service, version;
   std::optional<HandoffPlan> handoff;
   pb::Frame request;
   auto body = co_await transport::ReadFrameBody(stream, transport::kMaxHelloBytes);
   if (!body) {
-    reply = ReplyFrame(pb::Frame(), MakeRefusedReply(RefusalFor(body.error())));
+    hello_reply = MakeRefusedReply(RefusalFor(body.error()));
+    reply = ReplyFrame(pb::Frame(), *hello_reply);
+    // A peer that left without sending a byte (a liveness probe) sent no Hello.
+    if (body.error().kind == FrameError::Kind::kUnexpectedEof &&
+        body.error().eof_at == FrameError::EofAt::kFramingByte) {
+      hello_reply.reset();
+    }
   } else if (!request.ParseFromArray(body->data(), static_cast<int>(body->size()))) {
-    reply = ReplyFrame(pb::Frame(), MakeRefusedReply(refusals::MalformedFrame()));
+    hello_reply = MakeRefusedReply(refusals::MalformedFrame());
+    reply = ReplyFrame(pb::Frame(), *hello_reply);
   } else if (request.payload_protocol() == transport::kAdminPayloadProtocol) {
     BrokerSnapshot snapshot{"launch",
                             platform::CurrentProcessId(),
@@ -164,16 +201,23 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
                             !fd_pressure_ && !stopping_,
                             fd_pressure_,
                             open_connections_,
-                            supervisor_.Snapshot()};
+                            supervisor_.Snapshot(),
+                            config_.state_dir,
+                            [this] { return RenderMetrics(); }};
     reply = HandleAdminFrame(request, snapshot, [this] { asio::post(io_, [this] { Stop(); }); });
   } else if (stopping_) {
-    reply = ReplyFrame(request, MakeRefusedReply(refusals::ShuttingDown()));
+    hello_reply = MakeRefusedReply(refusals::ShuttingDown());
+    reply = ReplyFrame(request, *hello_reply);
   } else if (fd_pressure_) {
-    reply = ReplyFrame(request, MakeRefusedReply(refusals::FdPressure()));
+    hello_reply = MakeRefusedReply(refusals::FdPressure());
+    reply = ReplyFrame(request, *hello_reply);
   } else {
     auto routed = co_await router_.Route(request, peer, fd_pressure_);
     reply = ReplyFrame(request, routed.reply);
     handoff = std::move(routed.handoff);
+    hello_reply = std::move(routed.reply);
+    service = std::move(routed.service);
+    version = std::move(routed.version);
   }
 
   if (reply) {
@@ -185,6 +229,7 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
       });
     }
     auto written = co_await transport::WriteFrame(stream, *reply);
+    if (hello_reply) RecordHello(*hello_reply, service, version, accepted);
     if (handoff && written) {
       deadline.cancel();
       --open_connections_;

@@ -14,6 +14,7 @@
 #include "hello_router.h"
 #include "rp/platform/local_listener.h"
 #include "rp/platform/system.h"
+#include "broker_metrics.h"
 
 namespace rp::broker {
 
@@ -54,8 +55,15 @@ class BrokerServer {
   boost::asio::awaitable<void> ServeUnderPressure(platform::AcceptedConnection connection);
   boost::asio::awaitable<void> Shutdown();
 
+  // The metrics verb's text, from the counters and the live gauges.
+  std::string RenderMetrics();
+  // Counts one answered Hello (not admin requests) for the metrics.
+  void RecordHello(const pb::HelloReply& reply, const std::string& service,
+                   const std::string& version, std::chrono::steady_clock::time_point accepted);
+
   boost::asio::io_context& io_;
   BrokerConfig config_;
+  BrokerMetrics metrics_;
   BackendSupervisor supervisor_;
   HandoffCoordinator handoff_;
   HelloRouter router_;

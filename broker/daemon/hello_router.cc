@@ -30,6 +30,16 @@ asio::awaitable<HelloRouter::Routed> HelloRouter::Route(const pb::Frame& frame,
                                                         bool fd_pressure) {
   pb::Hello hello;
   if (auto refusal = DecodeHelloFrame(frame, &hello)) co_return Routed{Refuse(*refusal, nullptr)};
+  Routed routed = co_await RouteDecoded(frame, hello, peer, fd_pressure);
+  routed.service = hello.service_name();
+  routed.version = hello.wanted_version();
+  co_return routed;
+}
+
+asio::awaitable<HelloRouter::Routed> HelloRouter::RouteDecoded(const pb::Frame& frame,
+                                                               const pb::Hello& hello,
+                                                               const platform::PeerIdentity& peer,
+                                                               bool fd_pressure) {
   if (auto refusal = ValidateHelloShape(hello, peer.pid)) co_return Routed{Refuse(*refusal, &hello)};
   if (auto retry = rate_limiter_.Admit(peer.pid, std::chrono::steady_clock::now())) {
     co_return Routed{Refuse(refusals::HelloRateLimited(*retry), &hello)};
@@ -67,7 +77,7 @@ asio::awaitable<HelloRouter::Routed> HelloRouter::Route(const pb::Frame& frame,
     negotiated->set_handle_passed_token(std::string(plan->token.begin(), plan->token.end()));
   }
   ++stats_.negotiated;
-  co_return Routed{std::move(reply), std::move(plan)};
+  co_return Routed{std::move(reply), std::move(plan), {}, {}};
 }
 
 }  // namespace rp::broker

@@ -24,7 +24,7 @@ struct HelloStats {
 
 // HelloRouter answers one decoded Hello frame (spec §3.1) with the broker's
 // long-lived state: envelope and payload, shape checks B1-B6, the per-peer
-// rate limit, the service definition (re-read from disk every time),
+// rate limit, the service definition (re-checked on disk every time),
 // version policy, instance, then a backend from the supervisor (launched on
 // demand). Negotiated carries protocol 1, the backend's version as
 // daemon_version, its backend_pipe and a connection id unique and
@@ -40,6 +40,8 @@ class HelloRouter {
   struct Routed {
     pb::HelloReply reply;
     std::optional<HandoffPlan> handoff;  // set: hand the connection over after replying
+    std::string service;  // from the Hello, once it decoded (metrics labels)
+    std::string version;
   };
   boost::asio::awaitable<Routed> Route(const pb::Frame& frame, const platform::PeerIdentity& peer,
                                        bool fd_pressure);
@@ -47,6 +49,9 @@ class HelloRouter {
   const HelloStats& stats() const { return stats_; }
 
  private:
+  boost::asio::awaitable<Routed> RouteDecoded(const pb::Frame& frame, const pb::Hello& hello,
+                                              const platform::PeerIdentity& peer,
+                                              bool fd_pressure);
   pb::HelloReply Refuse(const Refusal& refusal, const pb::Hello* hello);
 
   const BrokerConfig& config_;

@@ -13,6 +13,7 @@ RP_BASE_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   libboost1.81-dev libprotobuf-dev protobuf-compiler libspdlog-dev libfmt-dev
   libssl-dev librust-blake3-dev googletest libgtest-dev
+  python3 python3-prometheus-client
 )
 
 # Installs the given Debian packages when any is missing. `apt-get update`

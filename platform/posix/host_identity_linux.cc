@@ -39,6 +39,11 @@ boost::system::result<std::optional<std::string>> ReadIfPresent(const char* path
 
 OsFlavor CurrentOs() noexcept { return OsFlavor::kLinux; }
 
+std::string CurrentBootId() {
+  auto boot = ReadIfPresent("/proc/sys/kernel/random/boot_id");
+  return boot && *boot ? **boot : std::string();
+}
+
 boost::system::result<std::string> CurrentUserIdentityString() {
   std::string uid = std::to_string(::getuid());
   for (const char* path : {"/etc/machine-id", "/var/lib/dbus/machine-id"}) {

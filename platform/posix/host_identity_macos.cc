@@ -1,6 +1,8 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 // macOS host identity. Untested here (no macOS runner); kept to the spec.
 #include <mach-o/dyld.h>
+#include <sys/sysctl.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <climits>
@@ -20,6 +22,13 @@ using boost::system::error_code;
 using boost::system::system_category;
 
 OsFlavor CurrentOs() noexcept { return OsFlavor::kMacOS; }
+
+std::string CurrentBootId() {
+  struct timeval boot {};
+  std::size_t size = sizeof(boot);
+  if (::sysctlbyname("kern.boottime", &boot, &size, nullptr, 0) != 0) return "";
+  return "macos-boot-" + std::to_string(boot.tv_sec) + "-" + std::to_string(boot.tv_usec);
+}
 
 // "{uid}:{IOPlatformUUID}", the UUID parsed from
 // `ioreg -d2 -c IOPlatformExpertDevice` (the line starting with

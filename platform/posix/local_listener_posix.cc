@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 
@@ -154,6 +155,39 @@ boost::system::result<LocalListener> LocalListener::Bind(asio::any_io_executor e
     ::unlink(address.c_str());
     return ec;
   }
+  return LocalListener(std::make_unique<Impl>(std::move(acceptor), std::move(address), st));
+}
+
+boost::system::result<LocalListener> LocalListener::AdoptListening(asio::any_io_executor executor,
+                                                                  PlatformHandle listening,
+                                                                  std::string address) {
+  const int fd = listening.get();
+  int accepting = 0, type = 0;
+  socklen_t len = sizeof(int);
+  sockaddr_un bound{};
+  socklen_t bound_len = sizeof(bound);
+  if (::getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 ||
+      (len = sizeof(int), ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_len) != 0) {
+    return LastError();
+  }
+  const std::size_t path_len =
+      bound_len > offsetof(sockaddr_un, sun_path) ? ::strnlen(bound.sun_path, sizeof(bound.sun_path))
+                                                  : 0;
+  if (!accepting || type != SOCK_STREAM || bound.sun_family != AF_UNIX ||
+      std::string(bound.sun_path, path_len) != address) {
+    return error_code(EINVAL, system_category());
+  }
+  struct stat st {};
+  if (::lstat(address.c_str(), &st) != 0) return LastError();
+  posix::SetCloexec(fd);  // it was inherited across exec; keep it out of our own children
+  Acceptor acceptor(executor);
+  error_code ec;
+  acceptor.assign(asio::local::stream_protocol(), fd, ec);
+  if (ec) return ec;
+  (void)listening.release();
+  acceptor.non_blocking(true, ec);
+  if (ec) return ec;
   return LocalListener(std::make_unique<Impl>(std::move(acceptor), std::move(address), st));
 }
 

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -25,7 +26,7 @@ boost::system::error_code RandomBytes(std::span<std::uint8_t> out) {
   return posix::FillRandom(out.data(), out.size());
 }
 
-error_code ReplaceFile(const std::string& source, const std::string& target) {
+error_code MoveFileOver(const std::string& source, const std::string& target) {
   if (::rename(source.c_str(), target.c_str()) != 0) return error_code(errno, system_category());
   std::string dir = std::filesystem::path(target).parent_path().string();
   int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -122,6 +123,20 @@ boost::system::result<std::size_t> CountOpenHandlesOf(std::uint32_t pid) {
   }
   ::closedir(d);
   return count;
+}
+
+boost::system::result<std::optional<InodeCounts>> InodeCountsOf(const std::string& path) {
+  std::filesystem::path probe(path);
+  std::error_code exists_error;
+  while (!std::filesystem::exists(probe, exists_error) && probe.has_parent_path() &&
+         probe.parent_path() != probe) {
+    probe = probe.parent_path();
+  }
+  struct statvfs fs {};
+  if (::statvfs(probe.c_str(), &fs) != 0) return error_code(errno, system_category());
+  if (fs.f_files == 0) return std::optional<InodeCounts>();
+  return std::optional<InodeCounts>(
+      InodeCounts{static_cast<std::uint64_t>(fs.f_files), static_cast<std::uint64_t>(fs.f_favail)});
 }
 
 boost::system::result<FileStamp> StampFile(const std::string& path, bool follow_symlinks) {

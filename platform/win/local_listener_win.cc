@@ -239,6 +239,11 @@ LocalListener::LocalListener(LocalListener&&) noexcept = default;
 LocalListener& LocalListener::operator=(LocalListener&&) noexcept = default;
 LocalListener::~LocalListener() = default;
 
+result<LocalListener> LocalListener::AdoptListening(asio::any_io_executor, PlatformHandle,
+                                                   std::string) {
+  return make_error_code(boost::system::errc::operation_not_supported);
+}
+
 result<LocalListener> LocalListener::Bind(asio::any_io_executor executor, std::string address,
                                           const ListenOptions& options) {
   std::wstring path = win::PipePath(address);

@@ -46,7 +46,7 @@ error_code RandomBytes(std::span<std::uint8_t> out) {
   return {};
 }
 
-error_code ReplaceFile(const std::string& source, const std::string& target) {
+error_code MoveFileOver(const std::string& source, const std::string& target) {
   if (!::MoveFileExW(Widen(source).c_str(), Widen(target).c_str(),
                      MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)) {
     return LastError();
@@ -144,6 +144,10 @@ boost::system::result<std::size_t> CountOpenHandlesOf(std::uint32_t pid) {
   // Note: Wine 8 always reports 0 here; the system handle table is right.
   if (count == 0) return win::CountProcessHandles(pid);
   return static_cast<std::size_t>(count);
+}
+
+boost::system::result<std::optional<InodeCounts>> InodeCountsOf(const std::string&) {
+  return std::optional<InodeCounts>();  // NTFS has no inode budget to run out of
 }
 
 boost::system::result<FileStamp> StampFile(const std::string& path, bool follow_symlinks) {

@@ -624,10 +624,55 @@ TEST_F(BackendTest, AFailingHandlerDoesNotStopTheAcceptLoop) {
   const std::string pipe = backend.backend().environment().backend_pipe;
   auto first = RunAsync(io_, LocalStream::Connect(io_.get_executor(), pipe, 5s));
   ASSERT_TRUE(first);
+  // The handler starts with the client's first byte (see Backend).
+  EXPECT_EQ(RunAsync(io_, RoundTrip(*first, "boom")), "read failed: End of file");
+  EXPECT_EQ(calls, 1);
   auto second = RunAsync(io_, LocalStream::Connect(io_.get_executor(), pipe, 5s));
   ASSERT_TRUE(second);
   EXPECT_EQ(RunAsync(io_, RoundTrip(*second, "ok")), "ok");
   EXPECT_EQ(calls, 2);
+}
+
+TEST_F(BackendTest, AnswersAnIdentityProbeAndPassesOtherFramesToTheHandlerIntact) {
+  RunningBackend backend(io_, EchoEnvironment(test::UniqueEndpointAddress(dir_, "be")));
+  const std::string pipe = backend.backend().environment().backend_pipe;
+
+  // The probe of spec §4.5 (b): a 32-byte nonce, request id from its first bytes.
+  std::string nonce(32, '\0');
+  for (std::size_t i = 0; i < nonce.size(); ++i) nonce[i] = static_cast<char>(i * 7 + 1);
+  pb::Frame probe = transport::MakeRequest(transport::kProbePayloadProtocol, nonce, 0x0807060504030201);
+  probe.set_traceparent("00-0123456789abcdef0123456789abcdef-0123456789abcdef-01");
+  auto prober = RunAsync(io_, LocalStream::Connect(io_.get_executor(), pipe, 5s));
+  ASSERT_TRUE(prober);
+  ASSERT_TRUE(RunAsync(io_, transport::WriteFrame(*prober, probe)));
+  auto answer = RunAsync(io_, transport::ReadFrame(*prober));
+  ASSERT_TRUE(answer) << answer.error().message();
+  EXPECT_EQ(answer->kind(), pb::FRAME_KIND_RESPONSE);
+  EXPECT_EQ(answer->payload_protocol(), transport::kProbePayloadProtocol);
+  EXPECT_EQ(answer->request_id(), probe.request_id());
+  EXPECT_EQ(answer->traceparent(), probe.traceparent());
+  ASSERT_GT(answer->payload().size(), nonce.size());
+  EXPECT_EQ(answer->payload().substr(0, 32), nonce);
+  pb::DaemonProcess identity;
+  ASSERT_TRUE(identity.ParseFromString(answer->payload().substr(32)));
+  EXPECT_EQ(identity.pid(), platform::CurrentProcessId());
+  EXPECT_EQ(identity.exe_path(), platform::CurrentExecutablePath().value());
+  EXPECT_EQ(identity.exe_hash_algorithm(), "blake3");
+  EXPECT_EQ(identity.exe_hash().size(), 32u);
+  EXPECT_EQ(identity.boot_id(), platform::CurrentBootId());
+  EXPECT_EQ(identity.ipc_endpoint().path(), pipe);
+  EXPECT_EQ(identity.ipc_endpoint().namespace_id(), "shared");
+  char byte;
+  EXPECT_FALSE(RunAsync(io_, prober->ReadSome(asio::buffer(&byte, 1)))) << "closed after answering";
+
+  // A client whose first message is some other v1 frame: the handler (echo)
+  // reads it byte for byte.
+  auto framed = FramedBytes(transport::MakeRequest(0x5350, std::string(300, 'p'), 9));
+  std::string request(framed.begin(), framed.end());
+  auto client = RunAsync(io_, LocalStream::Connect(io_.get_executor(), pipe, 5s));
+  ASSERT_TRUE(client);
+  EXPECT_EQ(RunAsync(io_, RoundTrip(*client, request)), request);
+  EXPECT_FALSE(backend.StopAndWait());
 }
 
 TEST_F(BackendTest, SecondBackendOnTheSamePipeFails) {

@@ -41,7 +41,7 @@ TEST(StampFile, TellsFilesApartAndSeesAnAtomicReplace) {
 
   // Replaced the way servicedef install does it: a new file renamed over.
   WriteFile(dir.File("a.tmp"), "other");  // same size
-  ASSERT_FALSE(ReplaceFile(dir.File("a.tmp"), path));
+  ASSERT_FALSE(MoveFileOver(dir.File("a.tmp"), path));
   auto replaced = StampFile(path, false);
   ASSERT_TRUE(replaced);
   EXPECT_NE(*first, *replaced);

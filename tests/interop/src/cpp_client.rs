@@ -189,7 +189,20 @@ fn our_backend_under_rust_broker(bins: &Binaries, dir: &Path, env: &[(&str, &str
         Err(e) => return Outcome::Fail(e),
     };
     let input = b"the Rust broker launching our backend\n";
-    let run = rp_connect(bins, Some(&broker.endpoint), "cppecho", "1.0.0", input, &[]);
+    // With the broker's own bind switched off, the Rust launcher probes the
+    // endpoint right after spawning and gives up at once if the socket file
+    // is not there yet (a connect error is not retried within its 500 ms
+    // budget): a race between its spawn and any backend's bind. Our backend
+    // binds first thing; a lost race is retried (the probe answer itself is
+    // still checked on the attempt that gets through).
+    let mut run = rp_connect(bins, Some(&broker.endpoint), "cppecho", "1.0.0", input, &[]);
+    for _ in 0..3 {
+        if !run.stderr.contains("endpoint probe connect failed") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1100)); // its retry_after
+        run = rp_connect(bins, Some(&broker.endpoint), "cppecho", "1.0.0", input, &[]);
+    }
     broker.stop();
     check_echo(&run, input, "broker-negotiated")
 }

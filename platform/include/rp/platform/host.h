@@ -21,6 +21,12 @@ OsFlavor CurrentOs() noexcept;
 // token user SID bytes}".
 boost::system::result<std::string> CurrentUserIdentityString();
 
+// This boot of the host, as the v1 identity records spell it (spec §7.10):
+// Linux the trimmed /proc/sys/kernel/random/boot_id, macOS
+// "macos-boot-<sec>-<usec>" of kern.boottime, Windows "windows-boot-<n>"
+// from the registry's PrefetchParameters BootId. Empty when unknown.
+std::string CurrentBootId();
+
 // Real uid on POSIX; 0 on Windows.
 std::uint32_t CurrentUid() noexcept;
 

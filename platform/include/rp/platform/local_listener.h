@@ -57,6 +57,17 @@ class LocalListener {
                                                    std::string address,
                                                    const ListenOptions& options = {});
 
+  // Takes over a listening socket someone else bound at `address` and
+  // passed to us (the Rust broker's "broker-owned bind": the listener fd in
+  // RUNNING_PROCESS_BROKER_LISTENER_FD). It must be a listening Unix stream
+  // socket bound to exactly `address`, else invalid_argument; the handle is
+  // closed either way on failure. Close() then removes the socket file as
+  // if we had bound it. Windows has no such listener object to pass:
+  // operation_not_supported.
+  static boost::system::result<LocalListener> AdoptListening(boost::asio::any_io_executor executor,
+                                                             PlatformHandle listening,
+                                                             std::string address);
+
   boost::asio::awaitable<boost::system::result<AcceptedConnection>> Accept();
   void Close() noexcept;
   const std::string& address() const noexcept;

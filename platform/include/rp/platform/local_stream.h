@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -80,6 +81,12 @@ class LocalStream {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// A stream whose reads yield `bytes` first, then `stream`'s own: for a
+// server that looked at a connection's first message and hands the
+// connection on untouched. Writes go straight through. While some of
+// `bytes` are unread the stream is not transferable.
+LocalStream PrependReadBytes(LocalStream stream, std::vector<std::uint8_t> bytes);
 
 // Reads exactly buffer.size() bytes, taking what has already arrived
 // without a trip through the event loop. Returns eof if the peer closed before

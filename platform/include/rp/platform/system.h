@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -22,7 +23,7 @@ boost::system::error_code RandomBytes(std::span<std::uint8_t> out);
 // Atomically replaces `target` with `source` (same directory): rename(2)
 // then fsync of the directory on POSIX, MoveFileExW(REPLACE_EXISTING |
 // WRITE_THROUGH) on Windows.
-boost::system::error_code ReplaceFile(const std::string& source, const std::string& target);
+boost::system::error_code MoveFileOver(const std::string& source, const std::string& target);
 
 // Checks, without creating anything, that `path` is a directory private to
 // this user (POSIX: owned by us, no group/other bits, not a symlink;
@@ -75,6 +76,16 @@ struct FileStamp {
 // is stamped itself (and is not regular). A missing file is
 // errc::no_such_file_or_directory.
 boost::system::result<FileStamp> StampFile(const std::string& path, bool follow_symlinks);
+
+// Inode counts of the file system that holds `path` (or, when `path` does
+// not exist yet, its nearest existing ancestor): POSIX statvfs, `free` as
+// available to unprivileged users. nullopt where the file system keeps no
+// inode accounting (a zero total, and always on Windows).
+struct InodeCounts {
+  std::uint64_t total = 0;
+  std::uint64_t free = 0;
+};
+boost::system::result<std::optional<InodeCounts>> InodeCountsOf(const std::string& path);
 
 // True while a process with this id exists.
 bool ProcessExists(std::uint32_t pid);

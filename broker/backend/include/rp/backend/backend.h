@@ -26,6 +26,9 @@ struct BackendEnvironment {
   std::string traceparent;
   std::string tracestate;
   std::optional<std::string> control_handle;  // decimal; absent when not launched by our broker
+  // Decimal fd of a listener already bound at backend_pipe by the launching
+  // broker (the Rust broker's broker-owned bind); absent: bind it ourselves.
+  std::optional<std::string> inherited_listener;
 
   // Reads the variables; fails (invalid_argument) when a required one
   // (service name, version, backend pipe) is missing.
@@ -42,6 +45,13 @@ using ConnectionHandler = std::function<boost::asio::awaitable<void>(platform::L
 // accepted connection with the handler. It stops when Stop() is called or
 // the broker asks it to over the control channel. If the broker goes away
 // the backend keeps serving its clients. All on one executor.
+//
+// A connection on backend_pipe reaches the handler once its first bytes
+// have arrived: a broker's endpoint identity probe (0xB232, spec §4.5) is
+// told apart that way and answered by the backend itself with its
+// DaemonProcess; the handler reads the first bytes as sent. As with the
+// reference SDK, clients speak first on backend_pipe. Handed-off
+// connections go to the handler at once.
 class Backend {
  public:
   class Impl;

@@ -20,6 +20,9 @@ inline constexpr char kEnvIsDaemon[] = "RUNNING_PROCESS_IS_DAEMON";
 // Ours: the decimal handle value of the backend's end of its control
 // channel (an inherited socketpair end / pipe handle).
 inline constexpr char kEnvControlHandle[] = "RUNNING_PROCESS_BROKER_V1_CONTROL_HANDLE";
+// The Rust broker (4.10+, POSIX) binds backend_pipe itself and passes the
+// listening socket's descriptor number here; the backend serves on it.
+inline constexpr char kEnvInheritedListenerFd[] = "RUNNING_PROCESS_BROKER_LISTENER_FD";
 
 // Client and broker knobs (spec §9.5).
 inline constexpr char kEnvDisable[] = "RUNNING_PROCESS_DISABLE";

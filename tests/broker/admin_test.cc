@@ -1,0 +1,123 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+// Admin verbs against the real broker (spec §6): reply shapes and the JSON
+// keys of status, with live values.
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "broker/broker_fixture.h"
+#include "rp/platform/child_process.h"
+#include "support/async_test.h"
+#include "rp/platform/host.h"
+#include "rp/platform/system.h"
+#include "support/temp_dir.h"
+
+namespace rp::test {
+namespace {
+
+TEST(BrokerAdmin, StatusJsonCarriesEverySpecifiedKeyWithLiveValues) {
+  BrokerUnderTest broker;
+  broker.Start();
+  broker.InstallService("echo");
+  ASSERT_TRUE(broker.SendHello(MakeTestHello("echo")));  // one backend running
+  auto status = broker.Admin(pb::ADMIN_VERB_STATUS, /*json=*/true);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->kind(), pb::ADMIN_REPLY_KIND_JSON);
+  EXPECT_EQ(status->content_type(), "application/json");
+  EXPECT_EQ(status->exit_code(), 0u);
+  const std::string& body = status->body();
+  for (const char* key :
+       {"\"accepting_hello\":true", "\"backends\":[{\"backend_pipe\":", "\"broker_instance\":",
+        "\"broker_pid\":", "\"command\":\"status\"", "\"connections_open\":",
+        "\"fd_pressure\":{\"demoted\":false}", "\"generated_at_unix_ms\":", "\"inode_pressure\":{",
+        "\"schema_version\":1", "\"service_name\":\"echo\"", "\"state\":\"running\"",
+        "\"uptime_seconds\":"}) {
+    EXPECT_NE(body.find(key), std::string::npos) << key << " missing in " << body;
+  }
+  // The state directory's file system: real counts where it keeps them.
+  TempDir beside_state_dir;  // same base directory as the broker's state dir
+  auto counts = platform::InodeCountsOf(beside_state_dir.path());
+  ASSERT_TRUE(counts);
+  if (!*counts) {
+    EXPECT_NE(body.find("\"inode_pressure\":{\"detail\":\"inode accounting not applicable on "
+                        "this filesystem\",\"supported\":false}"),
+              std::string::npos)
+        << body;
+  } else {
+    EXPECT_NE(body.find("\"inode_pressure\":{\"inodes_free\":"), std::string::npos) << body;
+    EXPECT_NE(body.find("\"supported\":true,\"used_ratio\":"), std::string::npos) << body;
+  }
+  EXPECT_EQ(broker.Shutdown(), 0);
+}
+
+// The value of the sample that starts with `prefix` (name and labels), or
+// -1 when there is none.
+double SampleValue(const std::string& body, const std::string& prefix) {
+  for (std::size_t at = body.find(prefix); at != std::string::npos;
+       at = body.find(prefix, at + 1)) {
+    if (at != 0 && body[at - 1] != '\n') continue;
+    return std::stod(body.substr(at + prefix.size()));
+  }
+  return -1;
+}
+
+TEST(BrokerAdmin, MetricsAreValidOpenMetricsAndFollowTheTraffic) {
+  BrokerUnderTest broker;
+  broker.Start();
+  broker.InstallService("echo");
+  ASSERT_TRUE(broker.SendHello(MakeTestHello("echo")));
+  ASSERT_TRUE(broker.SendHello(MakeTestHello("echo")));
+  ASSERT_TRUE(broker.SendHello(MakeTestHello("nope")));
+  auto metrics = broker.Admin(pb::ADMIN_VERB_METRICS);
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->kind(), pb::ADMIN_REPLY_KIND_OPENMETRICS);
+  EXPECT_EQ(metrics->content_type(), "application/openmetrics-text");
+  EXPECT_EQ(metrics->exit_code(), 0u);
+  const std::string& body = metrics->body();
+  const std::string p = "running_process_broker_v1_";
+  EXPECT_EQ(SampleValue(body, p + "hello_total{service=\"echo\",version=\"1.0.0\",outcome=\"negotiated\"} "), 2);
+  EXPECT_EQ(SampleValue(body, p + "hello_total{service=\"nope\",version=\"1.0.0\",outcome=\"ERROR_SERVICE_UNKNOWN\"} "), 1);
+  EXPECT_EQ(SampleValue(body, p + "hello_duration_seconds_count{service=\"echo\"} "), 2);
+  EXPECT_EQ(SampleValue(body, p + "hello_duration_seconds_bucket{service=\"echo\",le=\"+Inf\"} "), 2);
+  EXPECT_EQ(SampleValue(body, p + "active_backends{service=\"echo\"} "), 1);
+  EXPECT_EQ(SampleValue(body, p + "spawn_attempts_total{service=\"echo\",version=\"1.0.0\",outcome=\"spawned\"} "), 1);
+  EXPECT_GE(SampleValue(body, p + "spawn_budget_remaining{service=\"echo\",version=\"1.0.0\"} "), 0);
+  EXPECT_GT(SampleValue(body, p + "uptime_seconds "), 0);
+  EXPECT_GE(SampleValue(body, p + "connections_open "), 0);
+  EXPECT_GE(SampleValue(body, p + "fd_usage_ratio "), 0);
+  EXPECT_GE(SampleValue(body, p + "handoff_attempts_total "), 0);
+  EXPECT_EQ(body.substr(body.size() - 6), "# EOF\n");
+
+  // A real OpenMetrics parser accepts it (Linux: Debian's
+  // python3-prometheus-client; a Windows test process cannot run it).
+  if (platform::CurrentOs() != platform::OsFlavor::kWindows) {
+    TempDir dir;
+    {
+      std::ofstream out(dir.File("metrics.txt"), std::ios::binary);
+      out << body;
+    }
+    const std::string report = dir.File("report.txt");
+    auto parser = platform::ChildProcess::Launch(
+        broker.io().get_executor(),
+        {"/usr/bin/python3",
+         {std::string(RP_SOURCE_DIR) + "/tests/tools/check_openmetrics.py", dir.File("metrics.txt")},
+         {},
+         {},
+         report});
+    ASSERT_TRUE(parser) << parser.error().message();
+    auto exit_code = RunAsync(broker.io(), parser->Wait(), std::chrono::seconds(60));
+    std::ifstream in(report);
+    std::string parsed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    ASSERT_TRUE(exit_code);
+    EXPECT_EQ(*exit_code, 0) << parsed;
+    EXPECT_NE(parsed.find(p + "hello counter 2"), std::string::npos) << parsed;
+    EXPECT_NE(parsed.find(p + "hello_duration_seconds histogram"), std::string::npos) << parsed;
+    EXPECT_NE(parsed.find(p + "uptime_seconds gauge 1"), std::string::npos) << parsed;
+  }
+  EXPECT_EQ(broker.Shutdown(), 0);
+}
+
+}  // namespace
+}  // namespace rp::test
