@@ -53,6 +53,7 @@ void Json::DumpTo(std::string& out) const {
       out += s;
     }
     void operator()(const std::string& s) { out += JsonQuote(s); }
+    void operator()(const RawText& raw) { out += raw.text; }
     void operator()(const Array& a) {
       out += '[';
       for (std::size_t i = 0; i < a.size(); ++i) {

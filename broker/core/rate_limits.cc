@@ -48,6 +48,16 @@ void SpawnBudget::Finish(const std::string& key, bool success, SteadyTime now) {
   else Refresh(key, now);
 }
 
+std::uint32_t SpawnBudget::Used(const std::string& key, SteadyTime now) {
+  return Refresh(key, now).used;
+}
+
+std::optional<std::uint64_t> SpawnBudget::RetryAfterMs(const std::string& key, SteadyTime now) {
+  Entry& e = Refresh(key, now);
+  if (e.used < max_attempts_) return std::nullopt;
+  return RemainingMs(e.started, window_, now);
+}
+
 std::uint32_t SpawnBudget::Remaining(const std::string& key, SteadyTime now) {
   Entry& e = Refresh(key, now);
   return e.used >= max_attempts_ ? 0 : max_attempts_ - e.used;

@@ -125,7 +125,7 @@ std::variant<pb::ServiceDefinition, ServiceDefinitionError> ServiceDefinitionSto
     if (auto it = loaded_.find(path); it != loaded_.end() && it->second.stamp == stamp) {
       return it->second.definition;
     }
-    loaded_.erase(path);
+    const bool changed = loaded_.erase(path) > 0;
     auto candidate = ReadCandidate(path);
     if (auto* error = std::get_if<ServiceDefinitionError>(&candidate)) return *error;
     auto& definition = std::get<pb::ServiceDefinition>(candidate);
@@ -133,6 +133,7 @@ std::variant<pb::ServiceDefinition, ServiceDefinitionError> ServiceDefinitionSto
       return Failure(*invalid);
     }
     loaded_[path] = Loaded{stamp, definition};
+    if (observer_) observer_(service_name, changed);
     return definition;
   }
   return ServiceDefinitionError{true, "no " + service_name + ".servicedef in " + directory_};

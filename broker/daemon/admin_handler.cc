@@ -51,6 +51,115 @@ Json InodePressureJson(const std::string& state_dir) {
                                                               static_cast<double>(c.total)}};
 }
 
+// Every JSON reply starts from these three keys (spec §6.3).
+Json::Object Envelope(const char* command) {
+  return Json::Object{{"command", command},
+                      {"generated_at_unix_ms", UnixMs(std::chrono::system_clock::now())},
+                      {"schema_version", 1}};
+}
+
+Json Setting(Json value, const char* source) {
+  return Json::Object{{"source", source}, {"value", std::move(value)}};
+}
+
+Json::Array Strings(std::initializer_list<const char*> items) {
+  Json::Array out;
+  for (const char* item : items) out.emplace_back(item);
+  return out;
+}
+
+// effective_config of dump and config (spec §6.3), with the paths this
+// broker really uses.
+Json EffectiveConfig(const BrokerSnapshot& s) {
+  return Json::Object{
+      {"broker", Json::Object{{"accepting_hello", Setting(s.accepting_hello, "runtime")},
+                              {"broker_instance", Setting(s.broker_instance, "runtime")},
+                              {"broker_pid", Setting(s.broker_pid, "runtime")}}},
+      {"diagnostics",
+       Json::Object{{"bundle_format", Setting("tar.gz", "schema-v1")},
+                    {"bundle_mode", Setting("metadata-only", "schema-v1")},
+                    {"redactions",
+                     Setting(Strings({"home", "secret-env", "acl-identities"}), "schema-v1")}}},
+      {"limits", Json::Object{{"connections_open", Setting(s.connections_open, "runtime")},
+                              {"max_frame_bytes", Setting(16777216, "protocol-v1")},
+                              {"max_hello_bytes", Setting(65536, "protocol-v1")}}},
+      {"paths",
+       Json::Object{{"service_definition_dir",
+                     Setting(s.service_def_dir, s.service_def_dir_source.c_str())},
+                    {"state_dir", Setting(s.state_dir, "runtime")}}},
+      {"protocol", Json::Object{{"admin_payload_protocol", Setting("0xAD01", "protocol-v1")},
+                                {"envelope_version", Setting(1, "protocol-v1")},
+                                {"framing_version", Setting(1, "protocol-v1")}}},
+      {"spawn_budget",
+       Json::Object{{"active_budget_rows",
+                     Setting(static_cast<std::uint64_t>(s.spawn_budgets.size()), "runtime")},
+                    {"default_attempts_per_window", Setting(s.spawn_attempts_per_window, "default")},
+                    {"default_window_ms", Setting(s.spawn_window_ms, "default")}}}};
+}
+
+Json DumpJson(const BrokerSnapshot& s) {
+  Json::Object out = Envelope("dump");
+  Json::Array table;
+  for (const BackendInfo& b : s.backends) {
+    table.push_back(Json::Object{{"backend_pipe", b.backend_pipe},
+                                 {"pid", b.pid},
+                                 {"service_name", b.service},
+                                 {"service_version", b.version},
+                                 {"state", "running"}});
+  }
+  Json::Array budgets;
+  for (const auto& row : s.spawn_budgets) {
+    budgets.push_back(Json::Object{
+        {"attempts_used", row.attempts_used},
+        {"broker_instance", s.broker_instance},
+        {"in_flight", row.in_flight},
+        {"remaining", row.remaining},
+        {"retry_after_ms", row.retry_after_ms ? Json(*row.retry_after_ms) : Json(nullptr)},
+        {"service_name", row.service},
+        {"service_version", row.version}});
+  }
+  Json::Array events;
+  for (const std::string& event : s.recent_events_json) events.push_back(Json::Raw(event));
+  out["backend_table"] = std::move(table);
+  out["broker_instance"] = s.broker_instance;
+  out["effective_config"] = EffectiveConfig(s);
+  out["recent_lifecycle_events"] = std::move(events);
+  out["spawn_budgets"] = std::move(budgets);
+  return out;
+}
+
+Json ListInstancesJson(const BrokerSnapshot& s) {
+  Json::Object out = Envelope("list-instances");
+  out["instances"] = Json::Array{Json::Object{{"broker_instance", s.broker_instance},
+                                              {"pid", s.broker_pid},
+                                              {"pipe", ""},
+                                              {"state", s.accepting_hello ? "running" : "not-serving"}}};
+  return out;
+}
+
+Json BackendHealthJson(const BrokerSnapshot& s, const std::string& requested) {
+  const std::string service = requested.empty() ? "unknown" : requested;
+  Json::Object out = Envelope("backend-health");
+  Json::Array rows;
+  for (const BackendInfo& b : s.backends) {
+    if (b.service != service) continue;
+    rows.push_back(Json::Object{{"last_error", nullptr},
+                                {"last_hello_unix_ms", 0},
+                                {"pid", b.pid},
+                                {"service_version", b.version},
+                                {"state", "running"}});
+  }
+  out["backends"] = std::move(rows);
+  out["service_name"] = service;
+  return out;
+}
+
+Json ConfigJson(const BrokerSnapshot& s) {
+  Json::Object out = Envelope("config");
+  out["values"] = EffectiveConfig(s);
+  return out;
+}
+
 Json StatusJson(const BrokerSnapshot& s) {
   Json::Array backends;
   for (const BackendInfo& b : s.backends) {
@@ -98,6 +207,18 @@ std::optional<pb::Frame> HandleAdminFrame(const pb::Frame& frame, const BrokerSn
                              : Text("broker_instance: " + snapshot.broker_instance +
                                     "\naccepting_hello: " +
                                     (snapshot.accepting_hello ? "true" : "false") + "\n");
+      break;
+    case pb::ADMIN_VERB_DUMP:
+      reply = JsonReply(DumpJson(snapshot));
+      break;
+    case pb::ADMIN_VERB_LIST_INSTANCES:
+      reply = JsonReply(ListInstancesJson(snapshot));
+      break;
+    case pb::ADMIN_VERB_BACKEND_HEALTH:
+      reply = JsonReply(BackendHealthJson(snapshot, request.service_name()));
+      break;
+    case pb::ADMIN_VERB_CONFIG:
+      reply = JsonReply(ConfigJson(snapshot));
       break;
     case pb::ADMIN_VERB_METRICS:
       reply.set_kind(pb::ADMIN_REPLY_KIND_OPENMETRICS);

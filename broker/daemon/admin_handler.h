@@ -25,6 +25,13 @@ struct BrokerSnapshot {
   std::vector<BackendInfo> backends;
   std::string state_dir;  // whose file system's inodes status reports
   std::function<std::string()> metrics;  // the OpenMetrics text, made when asked
+  std::string service_def_dir;
+  std::string service_def_dir_source;  // "flag:--service-def-dir", "env:…" or "platform-default"
+  std::uint32_t spawn_attempts_per_window = 3;
+  std::uint64_t spawn_window_ms = 30'000;
+  std::vector<BackendSupervisor::SpawnBudgetRow> spawn_budgets;
+  // Most recent lifecycle events, oldest first, one JSON object each.
+  std::vector<std::string> recent_events_json;
 };
 
 // Answers one admin frame (payload protocol 0xAD01, spec §6). Returns

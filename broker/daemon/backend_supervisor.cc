@@ -15,6 +15,7 @@
 
 #include "broker_v1_manifest.pb.h"
 #include "broker_metrics.h"
+#include "event_log.h"
 #include "log.h"
 #include "rp/broker/contract.h"
 #include "rp/platform/child_process.h"
@@ -135,6 +136,17 @@ BackendSupervisor::SpawnBudgetRemaining() {
   return remaining;
 }
 
+std::vector<BackendSupervisor::SpawnBudgetRow> BackendSupervisor::SpawnBudgetRows() {
+  std::vector<SpawnBudgetRow> rows;
+  const auto now = Clock::now();
+  for (const auto& [key, labels] : budget_labels_) {
+    rows.push_back(SpawnBudgetRow{labels.first, labels.second, budget_.Used(key, now),
+                                  budget_.Remaining(key, now), pending_.count(key) > 0,
+                                  budget_.RetryAfterMs(key, now)});
+  }
+  return rows;
+}
+
 asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Launch(const LaunchRequest& request,
                                                                      const std::string& key,
                                                                      const std::string& exe_hash) {
@@ -142,6 +154,10 @@ asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Launch(const Laun
   const std::string& service = request.definition.service_name();
   Log().info("spawn attempt: service={} version={} binary={}", service, request.version,
              request.definition.binary_path());
+  if (events_) {
+    events_->Emit({pb::SPAWN_ATTEMPT, Severity::kInfo, service, "launching",
+                   {{"version", request.version}, {"binary", request.definition.binary_path()}}});
+  }
   std::string error;
   const std::string address = AllocateBackendAddress(&error);
   if (address.empty()) co_return refusals::SpawnFailed(error);
@@ -222,6 +238,10 @@ asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Launch(const Laun
   }
   if (!failure.empty()) {
     Log().warn("spawn failed: service={} version={} error={}", service, request.version, failure);
+    if (events_) {
+      events_->Emit({pb::DIED_CRASH, Severity::kError, service, "spawn failed: " + failure,
+                     {{"version", request.version}}});
+    }
     if (!running->exited) running->child.Terminate();
     co_return refusals::SpawnFailed(failure);
   }
@@ -231,6 +251,12 @@ asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Launch(const Laun
   ++spawns_;
   Log().info("spawned backend: service={} version={} pid={} endpoint={}", service,
              request.version, info.pid, address);
+  if (events_) {
+    events_->Emit({pb::SPAWN, Severity::kInfo, service, "ready",
+                   {{"version", request.version},
+                    {"backend_pid", std::to_string(info.pid)},
+                    {"endpoint", address}}});
+  }
   co_return std::shared_ptr<const BackendInfo>(running->info);
 }
 
@@ -242,6 +268,12 @@ asio::awaitable<void> BackendSupervisor::WatchExit(std::shared_ptr<Running> back
   backend->control.Close();
   const BackendInfo& info = *backend->info;
   if (backend->ready) {
+    if (events_) {
+      events_->Emit({backend->stopping ? pb::DIED_SHUTDOWN : pb::DIED_CRASH,
+                     backend->stopping ? Severity::kInfo : Severity::kError, info.service,
+                     "exited with code " + std::to_string(backend->exit_code),
+                     {{"version", info.version}, {"backend_pid", std::to_string(info.pid)}}});
+    }
     if (backend->stopping) {
       Log().info("backend stopped: service={} pid={} code={}", info.service, info.pid,
                  backend->exit_code);

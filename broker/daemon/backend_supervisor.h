@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <variant>
@@ -23,6 +24,7 @@
 namespace rp::broker {
 
 class BrokerMetrics;
+class EventLog;
 
 // A backend the broker launched and that reported ready.
 struct BackendInfo {
@@ -87,10 +89,24 @@ class BackendSupervisor {
   void set_control_frame_sink(ControlFrameSink sink) { sink_ = std::move(sink); }
   std::uint64_t spawn_attempts() const { return spawn_attempts_; }
   std::uint64_t spawns() const { return spawns_; }
-  // Where launches are counted by outcome (may stay unset).
+  // Where launches are counted by outcome, and where spawns and deaths are
+  // recorded as lifecycle events (either may stay unset).
   void set_metrics(BrokerMetrics* metrics) { metrics_ = metrics; }
+  void set_events(EventLog* events) { events_ = events; }
   // Launches still allowed now, by (service, version) ever launched.
   std::map<std::pair<std::string, std::string>, std::uint64_t> SpawnBudgetRemaining();
+  // One row per backend key ever launched (admin dump).
+  struct SpawnBudgetRow {
+    std::string service;
+    std::string version;
+    std::uint32_t attempts_used = 0;
+    std::uint32_t remaining = 0;
+    bool in_flight = false;
+    std::optional<std::uint64_t> retry_after_ms;
+  };
+  std::vector<SpawnBudgetRow> SpawnBudgetRows();
+  std::uint32_t spawn_attempts_per_window() const { return budget_.max_attempts(); }
+  std::chrono::milliseconds spawn_window() const { return budget_.window(); }
 
  private:
   struct Running;
@@ -113,6 +129,7 @@ class BackendSupervisor {
   std::uint64_t spawns_ = 0;
   ControlFrameSink sink_;
   BrokerMetrics* metrics_ = nullptr;
+  EventLog* events_ = nullptr;
   std::map<std::string, std::pair<std::string, std::string>> budget_labels_;  // key -> (service, version)
 };
 

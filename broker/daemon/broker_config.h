@@ -12,6 +12,9 @@ namespace rp::broker {
 struct BrokerConfig {
   std::string endpoint;         // where Hellos and admin requests arrive
   std::string service_def_dir;  // <service>.servicedef files
+  // Where service_def_dir came from (admin config): "flag:--service-def-dir",
+  // "env:RUNNING_PROCESS_SERVICE_DEF_DIR" or "platform-default".
+  std::string service_def_dir_source = "platform-default";
   std::string state_dir;        // logs/ (backend output) and the broker's own files
   std::string daemon_version;   // "0.1.0"
   // Per-connection bound on reading the request and writing the reply

@@ -51,10 +51,16 @@ pb::Frame ReplyFrame(const pb::Frame& request, const pb::HelloReply& reply) {
 BrokerServer::BrokerServer(asio::io_context& io, BrokerConfig config)
     : io_(io),
       config_(std::move(config)),
+      events_(config_.state_dir, "launch"),
       supervisor_(io.get_executor(), config_),
       handoff_(io, supervisor_, config_.handoff_ack_timeout),
       router_(config_, supervisor_, handoff_) {
   supervisor_.set_metrics(&metrics_);
+  supervisor_.set_events(&events_);
+  router_.set_definition_observer([this](const std::string& service, bool changed) {
+    events_.Emit({changed ? pb::SERVICE_DEF_CHANGED : pb::SERVICE_DEF_LOADED, Severity::kInfo,
+                  service, changed ? "service definition changed on disk" : "loaded"});
+  });
 }
 
 std::string BrokerServer::RenderMetrics() {
@@ -78,6 +84,20 @@ void BrokerServer::RecordHello(const pb::HelloReply& reply, const std::string& s
                                           : std::to_string(code);
   }
   metrics_.CountHello(service, version, outcome);
+  LifecycleRecord event{pb::HELLO_ACCEPTED, Severity::kInfo, service, "negotiated",
+                        {{"version", version}}};
+  if (reply.has_refused()) {
+    const auto code = reply.refused().code();
+    const bool version_refusal =
+        code == pb::ERROR_VERSION_UNSUPPORTED || code == pb::ERROR_VERSION_BLOCKED;
+    event.kind = version_refusal ? pb::VERSION_MISMATCH : pb::HELLO_REFUSED;
+    event.severity = Severity::kWarn;
+    event.reason = reply.refused().reason();
+    event.extra["code"] = outcome;
+  } else {
+    event.connection_id = reply.negotiated().connection_id();
+  }
+  events_.Emit(std::move(event));
   metrics_.ObserveHelloSeconds(
       service, std::chrono::duration<double>(std::chrono::steady_clock::now() - accepted).count());
 }
@@ -118,6 +138,9 @@ asio::awaitable<void> BrokerServer::AcceptLoop() {
         if (!fd_pressure_) {
           Log().warn("accept on {} demoted under fd pressure: {}", config_.endpoint,
                      accepted.error().message());
+          events_.Emit({pb::RESOURCE_PRESSURE, Severity::kWarn, "",
+                        "out of descriptors: Hellos get ERROR_FD_PRESSURE",
+                        {{"error", accepted.error().message()}}});
         }
         fd_pressure_ = true;
         accepts_since_pressure_ = 0;
@@ -157,6 +180,10 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
   const platform::PeerIdentity& peer = connection.peer;
   if (!peer.same_user) {
     ++dropped_peers_;
+    events_.Emit({pb::SECURITY_VIOLATION, Severity::kWarn, "",
+                  "connection from another user dropped",
+                  {{"peer_pid", std::to_string(peer.pid)},
+                   {"peer_uid", peer.uid ? std::to_string(*peer.uid) : "-"}}});
     Log().warn("security: dropped connection on {} from peer pid={} uid={} sid={}: credential "
                "policy refused",
                config_.endpoint, peer.pid, peer.uid ? std::to_string(*peer.uid) : "-",
@@ -203,7 +230,13 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
                             open_connections_,
                             supervisor_.Snapshot(),
                             config_.state_dir,
-                            [this] { return RenderMetrics(); }};
+                            [this] { return RenderMetrics(); },
+                            config_.service_def_dir,
+                            config_.service_def_dir_source,
+                            supervisor_.spawn_attempts_per_window(),
+                            static_cast<std::uint64_t>(supervisor_.spawn_window().count()),
+                            supervisor_.SpawnBudgetRows(),
+                            events_.RecentJson()};
     reply = HandleAdminFrame(request, snapshot, [this] { asio::post(io_, [this] { Stop(); }); });
   } else if (stopping_) {
     hello_reply = MakeRefusedReply(refusals::ShuttingDown());

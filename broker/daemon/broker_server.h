@@ -15,6 +15,7 @@
 #include "rp/platform/local_listener.h"
 #include "rp/platform/system.h"
 #include "broker_metrics.h"
+#include "event_log.h"
 
 namespace rp::broker {
 
@@ -64,6 +65,7 @@ class BrokerServer {
   boost::asio::io_context& io_;
   BrokerConfig config_;
   BrokerMetrics metrics_;
+  EventLog events_;
   BackendSupervisor supervisor_;
   HandoffCoordinator handoff_;
   HelloRouter router_;

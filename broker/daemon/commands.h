@@ -19,6 +19,7 @@ bool HasFlag(const Args& args, const std::string& name);
 int RunServe(const Args& args, const std::optional<std::string>& socket,
              const std::string& version);
 int RunServicedef(const Args& args);
+int RunEvents(const Args& args);
 // `verb` is one of the admin verb names (status, healthz, ...).
 int RunAdmin(const std::string& verb, const Args& args, const std::optional<std::string>& socket);
 bool IsAdminVerb(const std::string& word);

@@ -47,6 +47,11 @@ class HelloRouter {
                                        bool fd_pressure);
 
   const HelloStats& stats() const { return stats_; }
+  // Told whenever a service definition is read from disk: first time, or
+  // changed since.
+  void set_definition_observer(ServiceDefinitionStore::ReloadObserver observer) {
+    store_.set_reload_observer(std::move(observer));
+  }
 
  private:
   boost::asio::awaitable<Routed> RouteDecoded(const pb::Frame& frame, const pb::Hello& hello,

@@ -25,6 +25,8 @@ constexpr char kUsage[] =
     "  status [--json] | healthz | readyz | shutdown | dump | list-instances | config |\n"
     "  backend-health SERVICE | diagnose [--output PATH] | metrics\n"
     "      ask the broker at ENDPOINT (or $RUNNING_PROCESS_BROKER_V1_SOCKET)\n"
+    "  events [--state-dir DIR] [--follow] [--json]\n"
+    "      print the lifecycle event log (oldest first; --follow keeps printing)\n"
     "  --version, --help\n";
 
 int Usage(const char* problem) {
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
   if (command == "--help" || command == "-h") return Usage(nullptr);
   if (command == "serve") return rp::broker::RunServe(rest, socket, RP_VERSION);
   if (command == "servicedef") return rp::broker::RunServicedef(rest);
+  if (command == "events") return rp::broker::RunEvents(rest);
   if (rp::broker::IsAdminVerb(command)) return rp::broker::RunAdmin(command, rest, socket);
   return Usage(("unsupported argument \"" + command + "\"").c_str());
 }

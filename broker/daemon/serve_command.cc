@@ -12,6 +12,7 @@
 #include "log.h"
 #include "rp/broker/contract.h"
 #include "rp/broker/service_definitions.h"
+#include "rp/platform/child_process.h"
 #include "rp/platform/errors.h"
 #include "rp/platform/host.h"
 #include "rp/platform/system.h"
@@ -62,6 +63,11 @@ int RunServe(const Args& args, const std::optional<std::string>& socket,
   }
   config.service_def_dir =
       OptionValue(args, "--service-def-dir").value_or(ServiceDefinitionStore::DefaultDirectory());
+  if (OptionValue(args, "--service-def-dir")) {
+    config.service_def_dir_source = "flag:--service-def-dir";
+  } else if (auto env = platform::GetEnv(kEnvServiceDefDir); env && !env->empty()) {
+    config.service_def_dir_source = std::string("env:") + kEnvServiceDefDir;
+  }
   config.state_dir = OptionValue(args, "--state-dir").value_or(DefaultStateDirectory());
   config.hello_timeout = MillisecondsFromEnv(kEnvHelloTimeoutMs, config.hello_timeout);
   std::uint64_t rate = config.hello_rate_limit, files = 0, ready_ms = 0, drain_ms = 0, ack_ms = 0;

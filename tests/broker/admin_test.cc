@@ -52,6 +52,62 @@ TEST(BrokerAdmin, StatusJsonCarriesEverySpecifiedKeyWithLiveValues) {
   EXPECT_EQ(broker.Shutdown(), 0);
 }
 
+// True when every key appears in `body`.
+::testing::AssertionResult HasAll(const std::string& body, std::initializer_list<const char*> keys) {
+  for (const char* key : keys) {
+    if (body.find(key) == std::string::npos) {
+      return ::testing::AssertionFailure() << key << " missing in " << body;
+    }
+  }
+  return ::testing::AssertionSuccess();
+}
+
+TEST(BrokerAdmin, DumpListInstancesBackendHealthAndConfigAnswerWithTheirShapes) {
+  BrokerUnderTest broker;
+  broker.Start();
+  broker.InstallService("echo");
+  ASSERT_TRUE(broker.SendHello(MakeTestHello("echo")));
+
+  auto dump = broker.Admin(pb::ADMIN_VERB_DUMP);
+  ASSERT_TRUE(dump);
+  EXPECT_EQ(dump->kind(), pb::ADMIN_REPLY_KIND_JSON);
+  EXPECT_TRUE(HasAll(dump->body(),
+                     {"\"backend_table\":[{\"backend_pipe\":", "\"command\":\"dump\"",
+                      "\"effective_config\":{\"broker\":", "\"recent_lifecycle_events\":[",
+                      "\"spawn_budgets\":[{\"attempts_used\":0,", "\"remaining\":3,",
+                      "\"retry_after_ms\":null,\"service_name\":\"echo\"",
+                      "\"schema_version\":1"}));
+
+  auto instances = broker.Admin(pb::ADMIN_VERB_LIST_INSTANCES);
+  ASSERT_TRUE(instances);
+  EXPECT_TRUE(HasAll(instances->body(),
+                     {"\"command\":\"list-instances\"", "\"instances\":[{\"broker_instance\":",
+                      "\"pipe\":\"\",\"state\":\"running\"}]"}));
+
+  pb::AdminRequest health;
+  health.set_verb(pb::ADMIN_VERB_BACKEND_HEALTH);
+  health.set_service_name("echo");
+  auto echo_health = broker.AdminRequest(health);
+  ASSERT_TRUE(echo_health);
+  EXPECT_TRUE(HasAll(echo_health->body(),
+                     {"\"backends\":[{\"last_error\":null,\"last_hello_unix_ms\":0,\"pid\":",
+                      "\"service_version\":\"1.0.0\",\"state\":\"running\"}]",
+                      "\"command\":\"backend-health\"", "\"service_name\":\"echo\""}));
+  health.set_service_name("");
+  auto unknown_health = broker.AdminRequest(health);
+  ASSERT_TRUE(unknown_health);
+  EXPECT_TRUE(HasAll(unknown_health->body(), {"\"backends\":[]", "\"service_name\":\"unknown\""}));
+
+  auto config = broker.Admin(pb::ADMIN_VERB_CONFIG);
+  ASSERT_TRUE(config);
+  EXPECT_TRUE(HasAll(config->body(),
+                     {"\"command\":\"config\"", "\"values\":{",
+                      "\"service_definition_dir\":{\"source\":\"flag:--service-def-dir\"",
+                      "\"max_hello_bytes\":{\"source\":\"protocol-v1\",\"value\":65536}",
+                      "\"default_window_ms\":{\"source\":\"default\",\"value\":30000}"}));
+  EXPECT_EQ(broker.Shutdown(), 0);
+}
+
 // The value of the sample that starts with `prefix` (name and labels), or
 // -1 when there is none.
 double SampleValue(const std::string& body, const std::string& prefix) {

@@ -143,6 +143,10 @@ std::optional<pb::AdminReply> BrokerUnderTest::Admin(pb::AdminVerb verb, bool js
   pb::AdminRequest request;
   request.set_verb(verb);
   request.set_json(json);
+  return AdminRequest(request);
+}
+
+std::optional<pb::AdminReply> BrokerUnderTest::AdminRequest(const pb::AdminRequest& request) {
   auto framed = transport::EncodeFrame(transport::MakeRequest(
       transport::kAdminPayloadProtocol, transport::SerializeDeterministic(request), 1));
   std::string raw = RawExchange(std::string(framed->begin(), framed->end()));

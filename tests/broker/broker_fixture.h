@@ -63,6 +63,7 @@ class BrokerUnderTest {
                                          std::chrono::milliseconds timeout = std::chrono::seconds(20));
   std::optional<pb::HelloReply> SendHello(const pb::Hello& hello);
   std::optional<pb::AdminReply> Admin(pb::AdminVerb verb, bool json = false);
+  std::optional<pb::AdminReply> AdminRequest(const pb::AdminRequest& request);
   // Pid of the first backend in `status --json`, 0 when there is none.
   std::uint32_t BackendPid();
   // The broker's captured stderr so far.

@@ -28,13 +28,22 @@ class Json {
   Json(std::string s) : value_(std::move(s)) {}
   Json(Array a) : value_(std::move(a)) {}
   Json(Object o) : value_(std::move(o)) {}
+  // Already-serialised JSON, written as is (the caller vouches for it).
+  static Json Raw(std::string text) {
+    Json json;
+    json.value_ = RawText{std::move(text)};
+    return json;
+  }
 
   std::string Dump() const;
 
  private:
+  struct RawText {
+    std::string text;
+  };
   void DumpTo(std::string& out) const;
   std::variant<std::nullptr_t, bool, std::int64_t, std::uint64_t, double, std::string, Array,
-               Object>
+               Object, RawText>
       value_;
 };
 

@@ -57,6 +57,12 @@ class SpawnBudget {
   void Finish(const std::string& key, bool success, SteadyTime now);
   // Attempts still allowed in the current window.
   std::uint32_t Remaining(const std::string& key, SteadyTime now);
+  // Attempts used in the current window, and when it resets (ms; nullopt
+  // while attempts remain).
+  std::uint32_t Used(const std::string& key, SteadyTime now);
+  std::optional<std::uint64_t> RetryAfterMs(const std::string& key, SteadyTime now);
+  std::uint32_t max_attempts() const { return max_attempts_; }
+  std::chrono::milliseconds window() const { return window_; }
 
  private:
   struct Entry {

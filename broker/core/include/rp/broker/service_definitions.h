@@ -1,6 +1,7 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -53,6 +54,11 @@ class ServiceDefinitionStore {
   std::string PathFor(const std::string& service_name) const;
   const std::string& directory() const { return directory_; }
 
+  // Called after a definition was read (and validated) from disk: `changed`
+  // when an earlier version of the same file had been loaded.
+  using ReloadObserver = std::function<void(const std::string& service, bool changed)>;
+  void set_reload_observer(ReloadObserver observer) { observer_ = std::move(observer); }
+
  private:
   struct Loaded {
     platform::FileStamp stamp;
@@ -60,6 +66,7 @@ class ServiceDefinitionStore {
   };
   std::string directory_;
   mutable std::map<std::string, Loaded> loaded_;  // by file path; valid definitions only
+  ReloadObserver observer_;
 };
 
 // The loader's validation rules (spec §7.3), as the error text or nullopt.

@@ -1,0 +1,211 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#include "event_log.h"
+
+#include <chrono>
+#include <filesystem>
+
+#include "log.h"
+#include "rp/broker/json.h"
+#include "rp/platform/child_process.h"
+#include "rp/platform/host.h"
+#include "rp/platform/system.h"
+#include "rp/transport/framing.h"
+
+namespace rp::broker {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::uint32_t SeverityNumber(Severity severity) {
+  switch (severity) {
+    case Severity::kInfo:
+      return 9;
+    case Severity::kWarn:
+      return 13;
+    case Severity::kError:
+      return 17;
+  }
+  return 9;
+}
+
+const char* SeverityText(Severity severity) {
+  switch (severity) {
+    case Severity::kInfo:
+      return "INFO";
+    case Severity::kWarn:
+      return "WARN";
+    case Severity::kError:
+      return "ERROR";
+  }
+  return "INFO";
+}
+
+void AppendVarint(std::string& out, std::uint64_t value) {
+  while (value >= 0x80) {
+    out += static_cast<char>((value & 0x7F) | 0x80);
+    value >>= 7;
+  }
+  out += static_cast<char>(value);
+}
+
+std::size_t VarintSize(std::uint64_t value) {
+  std::size_t n = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    ++n;
+  }
+  return n;
+}
+
+// Cuts `text` to at most `size` bytes without splitting a UTF-8 sequence.
+void CutUtf8(std::string* text, std::size_t size) {
+  if (text->size() <= size) return;
+  while (size > 0 && (static_cast<unsigned char>((*text)[size]) & 0xC0) == 0x80) --size;
+  text->resize(size);
+}
+
+}  // namespace
+
+std::string LifecycleLogPath(const std::string& state_dir) {
+  return (fs::path(state_dir) / "events" / "lifecycle.pb").string();
+}
+
+std::string EncodeLifecycleRecord(pb::LifecycleEvent event) {
+  auto encoded_size = [&] {
+    const std::size_t body = event.ByteSizeLong();
+    return VarintSize(body) + body;
+  };
+  // Shed text until the record fits: extra values, then the reason, then
+  // the request id, then the extra map altogether.
+  for (std::size_t limit = 128; encoded_size() > EventLog::kMaxRecordBytes && limit > 0;
+       limit /= 2) {
+    for (auto& [key, value] : *event.mutable_extra()) CutUtf8(&value, limit);
+    CutUtf8(event.mutable_reason(), limit);
+    CutUtf8(event.mutable_request_id(), limit);
+  }
+  if (encoded_size() > EventLog::kMaxRecordBytes) event.clear_extra();
+  std::string body = transport::SerializeDeterministic(event);
+  std::string record;
+  AppendVarint(record, body.size());
+  return record + body;
+}
+
+std::vector<pb::LifecycleEvent> DecodeLifecycleRecords(const std::string& bytes) {
+  std::vector<pb::LifecycleEvent> events;
+  std::size_t at = 0;
+  while (at < bytes.size()) {
+    std::uint64_t length = 0;
+    int shift = 0;
+    bool complete = false;
+    while (at < bytes.size() && shift < 35) {
+      const auto byte = static_cast<unsigned char>(bytes[at++]);
+      length |= static_cast<std::uint64_t>(byte & 0x7F) << shift;
+      shift += 7;
+      if ((byte & 0x80) == 0) {
+        complete = true;
+        break;
+      }
+    }
+    if (!complete || length > EventLog::kMaxRecordBytes || bytes.size() - at < length) break;
+    pb::LifecycleEvent event;
+    if (!event.ParseFromArray(bytes.data() + at, static_cast<int>(length))) break;
+    at += length;
+    events.push_back(std::move(event));
+  }
+  return events;
+}
+
+std::string LifecycleEventJson(const pb::LifecycleEvent& event) {
+  Json::Object extra;
+  for (const auto& [key, value] : event.extra()) extra[key] = value;
+  return Json(Json::Object{{"broker_instance", event.broker_instance()},
+                           {"connection_id", event.connection_id()},
+                           {"extra", std::move(extra)},
+                           {"kind", pb::EventKind_Name(event.kind())},
+                           {"pid", event.pid()},
+                           {"reason", event.reason()},
+                           {"request_id", event.request_id()},
+                           {"service_name", event.service_name()},
+                           {"severity_number", event.severity_number()},
+                           {"severity_text", event.severity_text()},
+                           {"ts_ms", event.ts_ms()}})
+      .Dump();
+}
+
+EventLog::EventLog(std::string state_dir, std::string broker_instance, std::uint64_t max_bytes)
+    : dir_((fs::path(state_dir) / "events").string()),
+      path_(LifecycleLogPath(state_dir)),
+      broker_instance_(std::move(broker_instance)),
+      max_bytes_(max_bytes) {
+  Open();
+}
+
+EventLog::~EventLog() {
+  if (file_) std::fclose(file_);
+}
+
+void EventLog::Open() {
+  if (auto ec = platform::EnsurePrivateDirectory(dir_)) {
+    Log().warn("lifecycle events are not recorded: {}: {}", dir_, ec.message());
+    failed_ = true;
+    return;
+  }
+  file_ = std::fopen(path_.c_str(), "ab");
+  if (!file_) {
+    Log().warn("lifecycle events are not recorded: cannot open {}", path_);
+    failed_ = true;
+    return;
+  }
+  std::setvbuf(file_, nullptr, _IONBF, 0);  // one fwrite, one write(2)
+  std::error_code ec;
+  size_ = fs::file_size(path_, ec);
+  if (ec) size_ = 0;
+}
+
+void EventLog::Rotate() {
+  std::fclose(file_);
+  file_ = nullptr;
+  if (auto ec = platform::MoveFileOver(path_, path_ + ".1")) {
+    Log().warn("lifecycle log rotation failed: {}", ec.message());
+  }
+  Open();
+}
+
+void EventLog::Emit(LifecycleRecord record) {
+  pb::LifecycleEvent event;
+  event.set_ts_ms(static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count()));
+  event.set_pid(platform::CurrentProcessId());
+  event.set_service_name(std::move(record.service));
+  event.set_kind(record.kind);
+  event.set_reason(std::move(record.reason));
+  for (auto& [key, value] : record.extra) (*event.mutable_extra())[key] = std::move(value);
+  event.set_severity_number(SeverityNumber(record.severity));
+  event.set_severity_text(SeverityText(record.severity));
+  event.set_connection_id(record.connection_id);
+  event.set_broker_instance(broker_instance_);
+  const std::string bytes = EncodeLifecycleRecord(event);
+
+  if (!failed_ && file_) {
+    if (size_ + bytes.size() > max_bytes_) Rotate();
+    if (file_ && std::fwrite(bytes.data(), 1, bytes.size(), file_) == bytes.size()) {
+      size_ += bytes.size();
+    } else if (!failed_) {
+      Log().warn("lifecycle events are not recorded: writing {} failed", path_);
+      failed_ = true;
+    }
+  }
+  recent_.push_back(std::move(event));
+  if (recent_.size() > kRecentEvents) recent_.pop_front();
+}
+
+std::vector<std::string> EventLog::RecentJson() const {
+  std::vector<std::string> out;
+  out.reserve(recent_.size());
+  for (const auto& event : recent_) out.push_back(LifecycleEventJson(event));
+  return out;
+}
+
+}  // namespace rp::broker

@@ -1,0 +1,132 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+// The lifecycle event log (spec §7.11): what the broker records, read back
+// with `running-process-broker-v1 events`, and the record size bound.
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include <boost/asio/steady_timer.hpp>
+#include <gtest/gtest.h>
+
+#include "broker/broker_fixture.h"
+#include "event_log.h"
+#include "rp/platform/child_process.h"
+#include "rp/platform/system.h"
+#include "support/async_test.h"
+#include "support/temp_dir.h"
+
+namespace rp::test {
+namespace {
+
+// Runs the broker's CLI; returns (exit code, stdout+stderr).
+std::pair<int, std::string> RunCli(BrokerUnderTest& broker, std::vector<std::string> args) {
+  const std::string out = broker.dir().File("cli.out");
+  std::remove(out.c_str());
+  auto child = platform::ChildProcess::Launch(
+      broker.io().get_executor(),
+      {BuiltProgram("broker/running-process-broker-v1"),
+       std::move(args),
+       {{"RUNNING_PROCESS_BROKER_ALLOW_PRIVILEGED", "1"}},
+       {},
+       out});
+  if (!child) return {-1, child.error().message()};
+  auto code = RunAsync(broker.io(), child->Wait(), std::chrono::seconds(60));
+  std::ifstream in(out, std::ios::binary);
+  return {code ? *code : -1,
+          std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>())};
+}
+
+TEST(LifecycleEvents, TheBrokerRecordsSpawnsHellosAndDeathsInOrder) {
+  BrokerUnderTest broker;
+  broker.Start();
+  pb::ServiceDefinition floor;
+  floor.set_min_version("1.0.0");
+  broker.InstallService("echo", {}, floor);
+  ASSERT_TRUE(broker.SendHello(MakeTestHello("echo")));
+  ASSERT_TRUE(broker.SendHello(MakeTestHello("echo", "0.9.0")));  // below the floor
+  ASSERT_TRUE(broker.SendHello(MakeTestHello("nope")));
+  const std::uint32_t backend = broker.BackendPid();
+  ASSERT_NE(backend, 0u);
+  ASSERT_FALSE(platform::KillProcess(backend));
+  for (int i = 0; i < 500 && broker.Log().find("backend died") == std::string::npos; ++i) {
+    boost::asio::steady_timer(broker.io(), std::chrono::milliseconds(10)).wait();
+  }
+
+  // dump shows them too.
+  auto dump = broker.Admin(pb::ADMIN_VERB_DUMP);
+  ASSERT_TRUE(dump);
+  EXPECT_NE(dump->body().find("\"kind\":\"HELLO_ACCEPTED\""), std::string::npos) << dump->body();
+
+  auto [code, text] = RunCli(broker, {"events", "--state-dir", broker.state_dir(), "--json"});
+  EXPECT_EQ(code, 0) << text;
+  std::size_t at = 0;
+  for (const char* kind : {"SERVICE_DEF_LOADED", "SPAWN_ATTEMPT", "SPAWN", "HELLO_ACCEPTED",
+                           "VERSION_MISMATCH", "HELLO_REFUSED", "DIED_CRASH"}) {
+    const std::string needle = std::string("\"kind\":\"") + kind + "\"";
+    auto found = text.find(needle, at);
+    ASSERT_NE(found, std::string::npos) << kind << " missing after offset " << at << " in\n" << text;
+    at = found + needle.size();
+  }
+  EXPECT_NE(text.find("\"severity_number\":9,\"severity_text\":\"INFO\""), std::string::npos);
+  EXPECT_NE(text.find("\"code\":\"ERROR_SERVICE_UNKNOWN\""), std::string::npos) << text;
+  ASSERT_TRUE(broker.SendHello(MakeTestHello("echo")));  // relaunched, then stopped with the broker
+  EXPECT_EQ(broker.Shutdown(), 0);
+
+  auto plain = RunCli(broker, {"events", "--state-dir", broker.state_dir()});
+  EXPECT_EQ(plain.first, 0);
+  EXPECT_NE(plain.second.find("DIED_SHUTDOWN"), std::string::npos) << plain.second;
+}
+
+TEST(LifecycleEvents, EveryRecordFitsOneAtomicAppendAndReadsBack) {
+  pb::LifecycleEvent event;
+  event.set_ts_ms(UINT64_MAX);
+  event.set_pid(UINT32_MAX);
+  event.set_service_name(std::string(64, 's'));
+  event.set_kind(pb::SECURITY_VIOLATION);
+  event.set_reason(std::string(5000, 'r'));
+  (*event.mutable_extra())["k1"] = std::string(3000, 'v');
+  (*event.mutable_extra())["k2"] = "\xC3\xA9\xC3\xA9\xC3\xA9";  // UTF-8 is cut between characters
+  event.set_request_id(std::string(300, 'q'));
+  event.set_connection_id(UINT64_MAX);
+  event.set_broker_instance(std::string(20, 'i'));
+  event.set_severity_number(17);
+  event.set_severity_text("ERROR");
+  const std::string record = broker::EncodeLifecycleRecord(event);
+  EXPECT_LE(record.size(), broker::EventLog::kMaxRecordBytes);
+  auto decoded = broker::DecodeLifecycleRecords(record + record + "\x05\x01");  // torn tail
+  ASSERT_EQ(decoded.size(), 2u);
+  EXPECT_EQ(decoded[0].service_name(), event.service_name());
+  EXPECT_EQ(decoded[0].connection_id(), UINT64_MAX);
+  EXPECT_FALSE(decoded[0].reason().empty());
+  EXPECT_EQ(decoded[0].reason().find_first_not_of('r'), std::string::npos);
+}
+
+TEST(LifecycleEvents, TheLogIsBoundedByRotation) {
+  TempDir dir;
+  std::size_t rotated_events = 0, live_events = 0;
+  {
+    broker::EventLog log(dir.path(), "launch", /*max_bytes=*/4000);
+    for (int i = 0; i < 200; ++i) {
+      log.Emit({pb::HELLO_ACCEPTED, broker::Severity::kInfo, "echo", "negotiated",
+                {{"version", "1.0." + std::to_string(i)}}, static_cast<std::uint64_t>(i)});
+    }
+    EXPECT_EQ(log.RecentJson().size(), broker::EventLog::kRecentEvents);
+    auto read = [](const std::string& path) {
+      std::ifstream in(path, std::ios::binary);
+      return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    };
+    const std::string live = read(log.path());
+    const std::string rotated = read(log.path() + ".1");
+    EXPECT_LE(live.size(), 4000u);
+    EXPECT_LE(rotated.size(), 4000u);
+    live_events = broker::DecodeLifecycleRecords(live).size();
+    rotated_events = broker::DecodeLifecycleRecords(rotated).size();
+    // Every byte of both files is whole records, and the newest is last.
+    EXPECT_GT(rotated_events, 0u);
+    EXPECT_EQ(broker::DecodeLifecycleRecords(live).back().connection_id(), 199u);
+  }
+  EXPECT_LT(live_events + rotated_events, 200u) << "older events were dropped";
+}
+
+}  // namespace
+}  // namespace rp::test
