@@ -185,8 +185,9 @@ Json StatusJson(const BrokerSnapshot& s) {
 
 }  // namespace
 
-std::optional<pb::Frame> HandleAdminFrame(const pb::Frame& frame, const BrokerSnapshot& snapshot,
-                                          const std::function<void()>& request_shutdown) {
+std::optional<pb::Frame> HandleAdminFrame(
+    const pb::Frame& frame, const BrokerSnapshot& snapshot,
+    const std::function<void(std::chrono::milliseconds)>& request_shutdown) {
   if (transport::ValidateEnvelope(frame, pb::FRAME_KIND_REQUEST,
                                   transport::kAdminPayloadProtocol)) {
     return std::nullopt;
@@ -234,7 +235,9 @@ std::optional<pb::Frame> HandleAdminFrame(const pb::Frame& frame, const BrokerSn
       reply = Text("unsupported admin verb\n", 2);
       break;
   }
-  if (shutdown && request_shutdown) request_shutdown();
+  if (shutdown && request_shutdown) {
+    request_shutdown(std::chrono::milliseconds(request.drain_deadline_ms()));
+  }
   return transport::MakeResponseTo(frame, transport::SerializeDeterministic(reply));
 }
 

@@ -37,8 +37,10 @@ struct BrokerSnapshot {
 // Answers one admin frame (payload protocol 0xAD01, spec §6). Returns
 // nullopt for a frame that breaks the admin envelope or does not decode:
 // the caller closes the connection without a reply (spec §6.5). The
-// shutdown verb replies first; `request_shutdown` then stops the broker.
-std::optional<pb::Frame> HandleAdminFrame(const pb::Frame& frame, const BrokerSnapshot& snapshot,
-                                          const std::function<void()>& request_shutdown);
+// shutdown verb replies first; `request_shutdown` then stops the broker,
+// with the request's drain_deadline_ms (0: the configured one).
+std::optional<pb::Frame> HandleAdminFrame(
+    const pb::Frame& frame, const BrokerSnapshot& snapshot,
+    const std::function<void(std::chrono::milliseconds)>& request_shutdown);
 
 }  // namespace rp::broker

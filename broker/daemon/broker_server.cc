@@ -114,23 +114,41 @@ error_code BrokerServer::Start() {
   return {};
 }
 
-void BrokerServer::Stop() {
+void BrokerServer::Stop(std::chrono::milliseconds drain_deadline) {
   if (stopping_) return;
   stopping_ = true;
-  Log().info("stopping: no new connections; stopping backends");
-  listener_.Close();
-  asio::co_spawn(io_, Shutdown(), asio::detached);
+  if (drain_deadline.count() <= 0) drain_deadline = config_.drain_deadline;
+  Log().info("draining: new Hellos are refused; stopping within {} ms", drain_deadline.count());
+  asio::co_spawn(io_, Shutdown(drain_deadline), asio::detached);
 }
 
-asio::awaitable<void> BrokerServer::Shutdown() {
-  co_await supervisor_.StopAll(config_.drain_deadline);
+asio::awaitable<void> BrokerServer::Shutdown(std::chrono::milliseconds drain_deadline) {
+  using Clock = std::chrono::steady_clock;
+  const auto deadline = Clock::now() + drain_deadline;
+  // Hellos already being routed (perhaps waiting for a launch) finish first.
+  asio::steady_timer poll(io_);
+  while (hellos_routing_ > 0 && Clock::now() < deadline) {
+    poll.expires_after(std::chrono::milliseconds(5));
+    co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+  co_await supervisor_.StopAll(std::max(left, std::chrono::milliseconds(1)));
+  listener_.Close();
+  // Replies being written get a moment to leave.
+  const auto replies_deadline = Clock::now() + std::chrono::milliseconds(200);
+  while (open_connections_ > 0 && Clock::now() < replies_deadline) {
+    poll.expires_after(std::chrono::milliseconds(5));
+    co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
   Log().info("stopped");
   if (on_stopped_) on_stopped_();
 }
 
 asio::awaitable<void> BrokerServer::AcceptLoop() {
   asio::steady_timer backoff(io_);
-  while (!stopping_) {
+  // Also while draining (Hellos then get ERROR_SHUTTING_DOWN), until the
+  // shutdown closes the listener.
+  for (;;) {
     auto accepted = co_await listener_.Accept();
     if (!accepted) {
       if (stopping_ || accepted.error() == asio::error::operation_aborted) break;
@@ -237,7 +255,9 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
                             static_cast<std::uint64_t>(supervisor_.spawn_window().count()),
                             supervisor_.SpawnBudgetRows(),
                             events_.RecentJson()};
-    reply = HandleAdminFrame(request, snapshot, [this] { asio::post(io_, [this] { Stop(); }); });
+    reply = HandleAdminFrame(request, snapshot, [this](std::chrono::milliseconds drain) {
+      asio::post(io_, [this, drain] { Stop(drain); });
+    });
   } else if (stopping_) {
     hello_reply = MakeRefusedReply(refusals::ShuttingDown());
     reply = ReplyFrame(request, *hello_reply);
@@ -245,7 +265,9 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
     hello_reply = MakeRefusedReply(refusals::FdPressure());
     reply = ReplyFrame(request, *hello_reply);
   } else {
+    ++hellos_routing_;
     auto routed = co_await router_.Route(request, peer, fd_pressure_);
+    --hellos_routing_;
     reply = ReplyFrame(request, routed.reply);
     handoff = std::move(routed.handoff);
     hello_reply = std::move(routed.reply);

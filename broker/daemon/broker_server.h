@@ -38,9 +38,12 @@ class BrokerServer {
 
   // Binds the endpoint and starts accepting.
   boost::system::error_code Start();
-  // Stops accepting, stops the backends (graceful, then killed after the
-  // drain deadline) and lets the io_context run out.
-  void Stop();
+  // Drains and stops, within `drain_deadline` (0: the configured one):
+  // Hellos that arrive meanwhile are answered ERROR_SHUTTING_DOWN, Hellos
+  // already being routed finish, then the backends are asked to stop over
+  // their control channels and killed if still there at the deadline;
+  // then the listener closes and on_stopped runs.
+  void Stop(std::chrono::milliseconds drain_deadline = std::chrono::milliseconds(0));
 
   const BrokerConfig& config() const { return config_; }
   // Called once, when the shutdown has finished.
@@ -54,7 +57,7 @@ class BrokerServer {
   // A connection accepted with the reserve descriptor under fd pressure:
   // served with a short deadline, then the reserve is taken back.
   boost::asio::awaitable<void> ServeUnderPressure(platform::AcceptedConnection connection);
-  boost::asio::awaitable<void> Shutdown();
+  boost::asio::awaitable<void> Shutdown(std::chrono::milliseconds drain_deadline);
 
   // The metrics verb's text, from the counters and the live gauges.
   std::string RenderMetrics();
@@ -76,6 +79,7 @@ class BrokerServer {
   bool fd_pressure_ = false;
   int accepts_since_pressure_ = 0;
   std::uint64_t open_connections_ = 0;
+  std::uint64_t hellos_routing_ = 0;  // Hellos inside the router (spawns included)
   std::uint64_t dropped_peers_ = 0;
 };
 

@@ -79,6 +79,12 @@ int BrokerUnderTest::Shutdown() {
   return code ? *code : -1;
 }
 
+int BrokerUnderTest::WaitForExit() {
+  auto code = RunAsync(io_, process_.Wait(), 30s);
+  running_ = false;
+  return code ? *code : -1;
+}
+
 int BrokerUnderTest::Kill() {
   process_.Terminate();
   auto code = RunAsync(io_, process_.Wait(), 30s);

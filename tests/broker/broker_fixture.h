@@ -42,6 +42,8 @@ class BrokerUnderTest {
   // Asks it to shut down and waits for its exit code.
   int Shutdown();
   int Kill();
+  // Waits for an exit the broker was asked for some other way.
+  int WaitForExit();
 
   const std::string& endpoint() const { return endpoint_; }
   const std::string& service_def_dir() const { return service_def_dir_; }
