@@ -47,6 +47,10 @@ else()
     target_compile_definitions(rp_deps INTERFACE _WIN32_WINNT=0x0A00 WIN32_LEAN_AND_MEAN
                                                  NOMINMAX)
     target_link_libraries(rp_deps INTERFACE ws2_32 mswsock bcrypt advapi32 ntdll)
+  else()
+    # SHA-256 of cache manifests (Windows uses BCrypt).
+    find_package(OpenSSL REQUIRED)
+    target_link_libraries(rp_deps INTERFACE OpenSSL::Crypto)
   endif()
 endif()
 

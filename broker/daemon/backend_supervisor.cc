@@ -16,6 +16,7 @@
 #include "broker_v1_manifest.pb.h"
 #include "broker_metrics.h"
 #include "event_log.h"
+#include "identity_probe.h"
 #include "log.h"
 #include "rp/broker/contract.h"
 #include "rp/platform/child_process.h"
@@ -33,6 +34,8 @@ namespace fs = std::filesystem;
 using boost::system::error_code;
 using Clock = std::chrono::steady_clock;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+// How often an adopted backend (not our child) is checked for life.
+constexpr auto kAdoptedPollInterval = std::chrono::milliseconds(250);
 
 struct BackendSupervisor::Running {
   explicit Running(asio::any_io_executor ex) : exit_signal(ex, Clock::time_point::max()) {}
@@ -46,6 +49,7 @@ struct BackendSupervisor::Running {
   bool stopping = false;
   bool exited = false;
   int exit_code = 0;
+  pb::DaemonProcess identity;  // as reported when ready (or read from its manifest)
 };
 
 struct BackendSupervisor::Pending {
@@ -92,7 +96,10 @@ std::string ExecutableHash(const std::string& path) {
 }
 
 BackendSupervisor::BackendSupervisor(asio::any_io_executor executor, const BrokerConfig& config)
-    : executor_(std::move(executor)), config_(config), budget_(config.spawn_attempts) {}
+    : executor_(std::move(executor)),
+      config_(config),
+      budget_(config.spawn_attempts),
+      manifests_(config.manifest_dir) {}
 
 BackendSupervisor::~BackendSupervisor() = default;
 
@@ -234,6 +241,8 @@ asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Launch(const Laun
                  service, running->child.pid(), identity.pid(), identity.ipc_endpoint().path());
       running->child.Terminate();
       co_return refusals::LaunchedIdentityMismatch();
+    } else {
+      running->identity = std::move(identity);
     }
   }
   if (!failure.empty()) {
@@ -247,6 +256,7 @@ asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Launch(const Laun
   }
   running->ready = true;
   running_[key] = running;
+  PublishManifest(*running);
   asio::co_spawn(executor_, ReadControl(running), asio::detached);
   ++spawns_;
   Log().info("spawned backend: service={} version={} pid={} endpoint={}", service,
@@ -260,10 +270,116 @@ asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Launch(const Laun
   co_return std::shared_ptr<const BackendInfo>(running->info);
 }
 
+void BackendSupervisor::PublishManifest(const Running& backend) {
+  const BackendInfo& info = *backend.info;
+  pb::CacheManifest manifest;
+  manifest.set_service_name(info.service);
+  manifest.set_service_version(info.version);
+  manifest.set_broker_envelope_version("v1");
+  const auto now_ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
+          .count());
+  manifest.set_created_at_unix_ms(now_ms);
+  manifest.set_last_active_unix_ms(now_ms);
+  *manifest.mutable_host() = CurrentHostIdentity();
+  *manifest.mutable_current_daemon() = backend.identity;
+  if (auto ec = manifests_.Publish(std::move(manifest))) {
+    Log().warn("manifest for service={} version={} not written to {}: {}", info.service,
+               info.version, manifests_.directory(), ec.message());
+    return;
+  }
+  if (events_) {
+    events_->Emit({pb::MANIFEST_REWRITTEN, Severity::kInfo, info.service, "published",
+                   {{"version", info.version},
+                    {"path", manifests_.PathFor(info.service, info.version)}}});
+  }
+}
+
+asio::awaitable<void> BackendSupervisor::AdoptFromManifests() {
+  for (const auto& entry : manifests_.Scan()) {
+    if (!entry.manifest) {
+      Log().warn("manifest {} ignored: {}", entry.path, entry.problem);
+      std::error_code ignored;
+      if (entry.path != manifests_.directory()) fs::remove(entry.path, ignored);
+      continue;
+    }
+    const pb::CacheManifest& manifest = *entry.manifest;
+    const pb::DaemonProcess& daemon = manifest.current_daemon();
+    std::string problem;
+    if (!manifest.has_current_daemon() || daemon.pid() == 0) {
+      problem = "no daemon recorded";
+    } else if (!platform::ProcessExists(daemon.pid())) {
+      problem = "the process is gone";
+    } else if (daemon.exe_hash().size() != 32) {
+      problem = "no executable hash";
+    } else {
+      auto exe = platform::ExecutablePathOf(daemon.pid());
+      const std::string want = transport::ToLowerHex(std::span(
+          reinterpret_cast<const std::uint8_t*>(daemon.exe_hash().data()), daemon.exe_hash().size()));
+      if (!exe || ExecutableHash(*exe) != want) {
+        problem = "the process runs another executable";
+      } else {
+        problem = co_await ProbeBackendIdentity(executor_, daemon.ipc_endpoint().path(), daemon,
+                                                std::chrono::milliseconds(500));
+      }
+    }
+    if (!problem.empty()) {
+      Log().info("not adopting service={} version={} pid={}: {}; manifest removed",
+                 manifest.service_name(), manifest.service_version(), daemon.pid(), problem);
+      manifests_.Remove(manifest.service_name(), manifest.service_version());
+      continue;
+    }
+    auto running = std::make_shared<Running>(executor_);
+    running->identity = daemon;
+    running->ready = true;
+    BackendInfo& info = *running->info;
+    const std::string exe_hash = transport::ToLowerHex(std::span(
+        reinterpret_cast<const std::uint8_t*>(daemon.exe_hash().data()), daemon.exe_hash().size()));
+    const std::string instance = daemon.ipc_endpoint().namespace_id();
+    info = BackendInfo{instance + "|" + manifest.service_name() + "|" +
+                           manifest.service_version() + "|" + exe_hash,
+                       manifest.service_name(),
+                       manifest.service_version(),
+                       instance,
+                       daemon.ipc_endpoint().path(),
+                       exe_hash,
+                       daemon.pid(),
+                       std::chrono::system_clock::time_point(
+                           std::chrono::milliseconds(daemon.started_at_unix_ms())),
+                       "",
+                       /*adopted=*/true};
+    running_[info.key] = running;
+    all_.push_back(running);
+    asio::co_spawn(executor_, WatchAdopted(running), asio::detached);
+    Log().info("adopted backend: service={} version={} pid={} endpoint={}", info.service,
+               info.version, info.pid, info.backend_pipe);
+    if (events_) {
+      events_->Emit({pb::SPAWN, Severity::kInfo, info.service, "adopted from its manifest",
+                     {{"version", info.version}, {"backend_pid", std::to_string(info.pid)}}});
+    }
+  }
+}
+
+asio::awaitable<void> BackendSupervisor::WatchAdopted(std::shared_ptr<Running> backend) {
+  asio::steady_timer poll(executor_);
+  while (!backend->exited && platform::ProcessExists(backend->info->pid)) {
+    poll.expires_after(kAdoptedPollInterval);
+    co_await poll.async_wait(kTuple);
+  }
+  if (backend->exited) co_return;
+  backend->exit_code = -1;  // not ours to reap: the code is unknown
+  OnExited(backend);
+}
+
 asio::awaitable<void> BackendSupervisor::WatchExit(std::shared_ptr<Running> backend) {
   auto code = co_await backend->child.Wait();
-  backend->exited = true;
   backend->exit_code = code ? *code : -1;
+  OnExited(backend);
+}
+
+void BackendSupervisor::OnExited(const std::shared_ptr<Running>& backend) {
+  backend->exited = true;
   backend->exit_signal.cancel();
   backend->control.Close();
   const BackendInfo& info = *backend->info;
@@ -286,6 +402,7 @@ asio::awaitable<void> BackendSupervisor::WatchExit(std::shared_ptr<Running> back
       std::error_code ignored;
       fs::remove(info.backend_pipe, ignored);  // a dead backend leaves its socket file
     }
+    manifests_.Remove(info.service, info.version);
   }
   if (auto it = running_.find(info.key); it != running_.end() && it->second == backend) {
     running_.erase(it);
@@ -337,6 +454,12 @@ asio::awaitable<void> BackendSupervisor::StopAll(std::chrono::milliseconds deadl
   for (auto& backend : snapshot) {
     if (backend->exited) continue;
     backend->stopping = true;
+    if (backend->info->adopted) {
+      // No control channel to a backend we adopted: ask the OS (SIGTERM;
+      // Windows has none for it, so the deadline below kills it).
+      (void)platform::RequestTermination(backend->info->pid);
+      continue;
+    }
     auto stop = transport::EncodeFrame(
         transport::MakeRequest(kBackendControlPayloadProtocol, std::string(), 2));
     if (stop) {
@@ -355,7 +478,11 @@ asio::awaitable<void> BackendSupervisor::StopAll(std::chrono::milliseconds deadl
     if (!backend->exited) {
       Log().warn("backend did not stop in time, killing: service={} pid={}",
                  backend->info->service, backend->info->pid);
-      backend->child.Terminate();
+      if (backend->info->adopted) {
+        platform::KillProcess(backend->info->pid);
+      } else {
+        backend->child.Terminate();
+      }
       co_await WaitSignal(backend->exit_signal, std::chrono::seconds(5));
     }
   }

@@ -15,6 +15,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "broker_config.h"
+#include "manifest_registry.h"
 #include "broker_v1_envelope.pb.h"
 #include "broker_v1_service_def.pb.h"
 #include "rp/platform/handle_channel.h"
@@ -37,6 +38,9 @@ struct BackendInfo {
   std::uint32_t pid = 0;
   std::chrono::system_clock::time_point started;
   std::string log_path;
+  // Re-adopted from a manifest a previous broker wrote: no control channel,
+  // so clients reach it by reconnecting (no handoff).
+  bool adopted = false;
 };
 
 struct LaunchRequest {
@@ -68,6 +72,13 @@ class BackendSupervisor {
   ~BackendSupervisor();
 
   boost::asio::awaitable<Outcome> Acquire(LaunchRequest request);
+
+  // Re-adopts the backends a previous broker left running (spec §7.5-7.10):
+  // for each manifest of this host and boot, the process must be alive and
+  // run the executable the manifest names (BLAKE3), and its endpoint must
+  // answer the identity probe as the manifest says; then Hellos for it are
+  // routed to it without a launch. Manifests that fail are removed.
+  boost::asio::awaitable<void> AdoptFromManifests();
 
   // Asks every backend to stop over its control channel, waits up to
   // `deadline`, then kills what is left.
@@ -115,6 +126,10 @@ class BackendSupervisor {
   boost::asio::awaitable<Outcome> Launch(const LaunchRequest& request, const std::string& key,
                                          const std::string& exe_hash);
   boost::asio::awaitable<void> WatchExit(std::shared_ptr<Running> backend);
+  // An adopted backend is not our child: its exit is noticed by polling.
+  boost::asio::awaitable<void> WatchAdopted(std::shared_ptr<Running> backend);
+  void OnExited(const std::shared_ptr<Running>& backend);
+  void PublishManifest(const Running& backend);
   boost::asio::awaitable<void> ReadControl(std::shared_ptr<Running> backend);
   std::string AllocateBackendAddress(std::string* error);
   std::string PrepareLogFile(const std::string& service, const std::string& version);
@@ -128,6 +143,7 @@ class BackendSupervisor {
   std::uint64_t spawn_attempts_ = 0;
   std::uint64_t spawns_ = 0;
   ControlFrameSink sink_;
+  ManifestRegistry manifests_;
   BrokerMetrics* metrics_ = nullptr;
   EventLog* events_ = nullptr;
   std::map<std::string, std::pair<std::string, std::string>> budget_labels_;  // key -> (service, version)

@@ -16,6 +16,7 @@ struct BrokerConfig {
   // "env:RUNNING_PROCESS_SERVICE_DEF_DIR" or "platform-default".
   std::string service_def_dir_source = "platform-default";
   std::string state_dir;        // logs/ (backend output) and the broker's own files
+  std::string manifest_dir;     // the central cache-manifest registry (spec §7.5)
   std::string daemon_version;   // "0.1.0"
   // Per-connection bound on reading the request and writing the reply
   // (RUNNING_PROCESS_BROKER_HELLO_TIMEOUT_MS, default 30 s).

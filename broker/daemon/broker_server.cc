@@ -108,9 +108,14 @@ error_code BrokerServer::Start() {
   auto listener = platform::LocalListener::Bind(io_.get_executor(), config_.endpoint);
   if (!listener) return listener.error();
   listener_ = std::move(*listener);
-  Log().info("serving {} (service definitions: {}, state: {})", config_.endpoint,
-             config_.service_def_dir, config_.state_dir);
-  asio::co_spawn(io_, AcceptLoop(), asio::detached);
+  Log().info("serving {} (service definitions: {}, state: {}, manifests: {})", config_.endpoint,
+             config_.service_def_dir, config_.state_dir, config_.manifest_dir);
+  // Backends a previous broker left running are taken over before the first
+  // Hello is read (connections wait in the backlog meanwhile).
+  asio::co_spawn(io_, [this]() -> asio::awaitable<void> {
+    co_await supervisor_.AdoptFromManifests();
+    co_await AcceptLoop();
+  }, asio::detached);
   return {};
 }
 

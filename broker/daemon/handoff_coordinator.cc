@@ -27,7 +27,7 @@ std::optional<HandoffPlan> HandoffCoordinator::Prepare(bool client_capable, bool
                                                        std::uint64_t correlation_id) {
   auto now = Clock::now();
   if (auto skip = policy_.ShouldAttempt(client_capable, service_enabled, fd_pressure,
-                                        /*launched_here=*/true, backend.key, now)) {
+                                        /*launched_here=*/!backend.adopted, backend.key, now)) {
     ++stats_.skipped[HandoffSkipName(*skip)];
     if (*skip != HandoffSkip::kClientUnsupported) {
       Log().info("handoff skipped: service={} reason={}", backend.service, HandoffSkipName(*skip));

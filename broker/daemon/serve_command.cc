@@ -8,6 +8,7 @@
 #include <google/protobuf/stubs/logging.h>
 
 #include "broker_server.h"
+#include "manifest_registry.h"
 #include "commands.h"
 #include "log.h"
 #include "rp/broker/contract.h"
@@ -69,6 +70,8 @@ int RunServe(const Args& args, const std::optional<std::string>& socket,
     config.service_def_dir_source = std::string("env:") + kEnvServiceDefDir;
   }
   config.state_dir = OptionValue(args, "--state-dir").value_or(DefaultStateDirectory());
+  config.manifest_dir =
+      OptionValue(args, "--manifest-dir").value_or(ManifestRegistry::DefaultDirectory());
   config.hello_timeout = MillisecondsFromEnv(kEnvHelloTimeoutMs, config.hello_timeout);
   std::uint64_t rate = config.hello_rate_limit, files = 0, ready_ms = 0, drain_ms = 0, ack_ms = 0;
   if (!ParseCount(OptionValue(args, "--hello-rate-limit"), &rate) ||

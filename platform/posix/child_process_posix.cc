@@ -1,5 +1,6 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -8,6 +9,9 @@
 #include <map>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/bp2.h"
@@ -132,12 +136,37 @@ boost::system::result<PlatformHandle> ChildProcess::DuplicateProcessHandle() con
   return PlatformHandle();
 }
 
+// Not Boost.Process's async_wait: after its exit descriptor turns readable
+// it reaps with a blocking waitpid(), so one spurious readiness (asio can
+// deliver a stale event to a reused registration) froze the whole broker
+// on a live child. Here readiness only prompts a WNOHANG check.
 asio::awaitable<boost::system::result<int>> ChildProcess::Wait() {
   if (!impl_) co_return error_code(asio::error::bad_descriptor);
-  auto [ec, code] = co_await impl_->process_.async_wait(asio::as_tuple(asio::use_awaitable));
-  if (ec) co_return ec;
-  impl_->reaped_ = true;
-  co_return code;
+  const pid_t pid = static_cast<pid_t>(impl_->process_.id());
+  const int exit_fd = posix::OpenProcessExitFd(static_cast<std::uint32_t>(pid));
+  asio::posix::stream_descriptor exited(co_await asio::this_coro::executor);
+  asio::steady_timer poll(exited.get_executor());
+  error_code ec;
+  if (exit_fd >= 0) exited.assign(exit_fd, ec);
+  for (;;) {
+    int status = 0;
+    const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
+    if (reaped == pid) {
+      impl_->reaped_ = true;
+      if (WIFEXITED(status)) co_return WEXITSTATUS(status);
+      co_return WIFSIGNALED(status) ? WTERMSIG(status) : status;  // as Boost.Process reports it
+    }
+    if (reaped < 0 && errno != EINTR) co_return error_code(errno, system_category());
+    if (exited.is_open()) {
+      auto [wait_ec] = co_await exited.async_wait(asio::posix::descriptor_base::wait_read,
+                                                  asio::as_tuple(asio::use_awaitable));
+      if (wait_ec == asio::error::operation_aborted) co_return wait_ec;
+    } else {  // no exit descriptor (macOS): look again shortly
+      poll.expires_after(std::chrono::milliseconds(20));
+      auto [wait_ec] = co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (wait_ec) co_return wait_ec;
+    }
+  }
 }
 
 error_code ChildProcess::Terminate() {

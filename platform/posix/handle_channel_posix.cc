@@ -14,6 +14,7 @@
 
 #include "common/channel_wire.h"
 #include "posix/posix_compat.h"
+#include "posix/unix_stream.h"
 #include "rp/platform/errors.h"
 #include "rp/platform/handle_channel.h"
 
@@ -58,6 +59,7 @@ void CollectHandles(msghdr& msg, Inbox& inbox) {
 class HandleChannel::Impl {
  public:
   explicit Impl(UnixSocket socket) : socket_(std::move(socket)) {}
+  ~Impl() { Close(); }
 
   bool is_open() const noexcept { return socket_.is_open(); }
 
@@ -133,10 +135,7 @@ class HandleChannel::Impl {
     error_code ignored;
     socket_.cancel(ignored);
   }
-  void Close() noexcept {
-    error_code ignored;
-    socket_.close(ignored);
-  }
+  void Close() noexcept { posix::CloseDeregistered(socket_); }
 
  private:
   // Reads exactly `len` bytes with recvmsg(), collecting any handles. EOF

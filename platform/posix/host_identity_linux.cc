@@ -63,6 +63,22 @@ std::optional<std::string> RuntimeDirectoryFromEnvironment() {
   return std::string(dir);
 }
 
+std::string CurrentMachineId() {
+  for (const char* path : {"/etc/machine-id", "/var/lib/dbus/machine-id"}) {
+    auto content = ReadIfPresent(path);
+    if (content && *content && !(*content)->empty()) return **content;
+  }
+  std::string boot = CurrentBootId();
+  return boot.empty() ? "unknown" : "boot:" + boot;
+}
+
+boost::system::result<std::string> ExecutablePathOf(std::uint32_t pid) {
+  std::error_code ec;
+  auto path = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec);
+  if (ec) return error_code(ec.value(), system_category());
+  return path.string();
+}
+
 boost::system::result<std::string> CurrentExecutablePath() {
   std::error_code ec;
   auto path = std::filesystem::read_symlink("/proc/self/exe", ec);

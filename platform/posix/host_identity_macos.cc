@@ -1,5 +1,6 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 // macOS host identity. Untested here (no macOS runner); kept to the spec.
+#include <libproc.h>
 #include <mach-o/dyld.h>
 #include <sys/sysctl.h>
 #include <sys/time.h>
@@ -59,6 +60,16 @@ std::optional<std::string> RuntimeDirectoryFromEnvironment() {
   const char* dir = std::getenv("TMPDIR");
   if (!dir || !*dir) return std::nullopt;
   return std::string(dir);
+}
+
+std::string CurrentMachineId() { return "macos-" + CurrentHostName(); }
+
+boost::system::result<std::string> ExecutablePathOf(std::uint32_t pid) {
+  char path[PROC_PIDPATHINFO_MAXSIZE];
+  if (::proc_pidpath(static_cast<int>(pid), path, sizeof(path)) <= 0) {
+    return error_code(errno, system_category());
+  }
+  return std::string(path);
 }
 
 boost::system::result<std::string> CurrentExecutablePath() {

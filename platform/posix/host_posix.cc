@@ -35,4 +35,10 @@ error_code EnsurePrivateDirectory(const std::string& path) {
   return {};
 }
 
+std::string CurrentHostName() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "unknown";
+  return name;
+}
+
 }  // namespace rp::platform

@@ -84,8 +84,7 @@ class LocalListener::Impl {
 
   void Close() noexcept {
     if (!acceptor_.is_open()) return;
-    error_code ignored;
-    acceptor_.close(ignored);
+    posix::CloseDeregistered(acceptor_);
     struct stat now {};
     if (::lstat(address_.c_str(), &now) == 0 && now.st_ino == st_.st_ino &&
         now.st_dev == st_.st_dev) {

@@ -23,10 +23,6 @@ using boost::system::system_category;
 using posix::UnixSocket;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-// A connected Unix domain stream socket driven by the io_context's reactor.
-// Transferable: ReleaseHandle() deregisters the fd from the reactor first
-// (asio's release() does EPOLL_CTL_DEL; close() would not while another
-// process holds the same open file description).
 // errno after a failed MSG_DONTWAIT call, with EAGAIN/EWOULDBLOCK as
 // asio's would_block on every POSIX system.
 error_code NonBlockingError() {
@@ -34,10 +30,15 @@ error_code NonBlockingError() {
   return error_code(errno, system_category());
 }
 
+// A connected Unix domain stream socket driven by the io_context's reactor.
+// Transferable: ReleaseHandle() deregisters the fd from the reactor first
+// (asio's release() does EPOLL_CTL_DEL; close() would not while another
+// process holds the same open file description).
 class UnixStream final : public LocalStream::Impl {
  public:
   explicit UnixStream(UnixSocket socket)
       : executor_(socket.get_executor()), socket_(std::move(socket)) {}
+  ~UnixStream() override { posix::CloseDeregistered(socket_); }
 
   bool is_open() const noexcept override { return socket_.is_open(); }
   asio::any_io_executor get_executor() const override { return executor_; }
@@ -82,10 +83,7 @@ class UnixStream final : public LocalStream::Impl {
     error_code ignored;
     socket_.cancel(ignored);
   }
-  void Close() noexcept override {
-    error_code ignored;
-    socket_.close(ignored);
-  }
+  void Close() noexcept override { posix::CloseDeregistered(socket_); }
   bool is_transferable() const noexcept override { return true; }
 
   boost::system::result<PlatformHandle> ReleaseHandle() override {

@@ -98,6 +98,14 @@ void CloseFdsExcept(int low, const int* keep, int keep_count);
 // Directory listing another process's open fds ("" where there is none).
 std::string OpenFdDirectoryOf(std::uint32_t pid);
 
+// True when `pid` has exited but is not reaped yet (Linux /proc state Z;
+// false where that cannot be told).
+bool IsZombie(std::uint32_t pid);
+
+// A descriptor that becomes readable when child `pid` exits (Linux
+// pidfd_open, close-on-exec); -1 where the OS has none (macOS).
+int OpenProcessExitFd(std::uint32_t pid);
+
 // CPU time used so far by process `pid`, in nanoseconds.
 boost::system::error_code ProcessCpuNanoseconds(std::uint32_t pid, std::uint64_t* out);
 

@@ -24,6 +24,18 @@ void CloseFdsExcept(int low, const int* keep, int keep_count) {
 
 const char* OpenFdDirectory() { return "/proc/self/fd"; }
 
+bool IsZombie(std::uint32_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return false;
+  const auto close = line.rfind(')');  // the name may hold spaces and parentheses
+  return close != std::string::npos && close + 2 < line.size() && line[close + 2] == 'Z';
+}
+
+int OpenProcessExitFd(std::uint32_t pid) {
+  return static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+}
+
 std::string OpenFdDirectoryOf(std::uint32_t pid) { return "/proc/" + std::to_string(pid) + "/fd"; }
 
 // The first field of /proc/<pid>/schedstat is the time the task group has

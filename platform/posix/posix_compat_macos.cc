@@ -24,6 +24,10 @@ void CloseFdsExcept(int low, const int* keep, int keep_count) {
 
 const char* OpenFdDirectory() { return "/dev/fd"; }
 
+int OpenProcessExitFd(std::uint32_t) { return -1; }
+
+bool IsZombie(std::uint32_t) { return false; }
+
 // macOS has no per-process fd directory for other processes; callers get
 // ENOTSUP from CountOpenHandlesOf.
 std::string OpenFdDirectoryOf(std::uint32_t) { return ""; }

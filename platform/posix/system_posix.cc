@@ -13,6 +13,8 @@
 #include <cerrno>
 #include <filesystem>
 
+#include <openssl/evp.h>
+
 #include "posix/posix_compat.h"
 #include "rp/platform/errors.h"
 #include "rp/platform/platform_handle.h"
@@ -139,6 +141,13 @@ boost::system::result<std::optional<InodeCounts>> InodeCountsOf(const std::strin
       InodeCounts{static_cast<std::uint64_t>(fs.f_files), static_cast<std::uint64_t>(fs.f_favail)});
 }
 
+std::array<std::uint8_t, 32> Sha256(std::span<const std::uint8_t> bytes) {
+  std::array<std::uint8_t, 32> digest{};
+  unsigned int size = 0;
+  ::EVP_Digest(bytes.data(), bytes.size(), digest.data(), &size, ::EVP_sha256(), nullptr);
+  return digest;
+}
+
 boost::system::result<FileStamp> StampFile(const std::string& path, bool follow_symlinks) {
   struct stat st {};
   int rc = follow_symlinks ? ::stat(path.c_str(), &st) : ::lstat(path.c_str(), &st);
@@ -160,7 +169,8 @@ boost::system::result<std::chrono::nanoseconds> ProcessCpuTime(std::uint32_t pid
 }
 
 bool ProcessExists(std::uint32_t pid) {
-  return pid != 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+  if (pid == 0 || (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM)) return false;
+  return !posix::IsZombie(pid);  // exited, waiting for a parent that may never reap it
 }
 
 DescriptorReserve::DescriptorReserve() { Reacquire(); }

@@ -319,6 +319,19 @@ error_code ChildProcess::Terminate() {
   return impl_->Terminate();
 }
 
+result<std::string> ExecutablePathOf(std::uint32_t pid) {
+  HANDLE process = ::OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+  if (!process) return win::LastError();
+  std::wstring buffer(32768, L'\0');
+  DWORD size = static_cast<DWORD>(buffer.size());
+  BOOL ok = ::QueryFullProcessImageNameW(process, 0, buffer.data(), &size);
+  error_code ec = ok ? error_code() : win::LastError();
+  ::CloseHandle(process);
+  if (ec) return ec;
+  buffer.resize(size);
+  return win::WideToUtf8(buffer);
+}
+
 result<std::string> CurrentExecutablePath() {
   std::wstring buffer(MAX_PATH, L'\0');
   for (;;) {

@@ -68,6 +68,23 @@ bool HasExactDacl(const std::wstring& path, PACL wanted) {
 
 OsFlavor CurrentOs() noexcept { return OsFlavor::kWindows; }
 
+std::string CurrentHostName() {
+  wchar_t name[MAX_COMPUTERNAME_LENGTH + 1] = {};
+  DWORD size = MAX_COMPUTERNAME_LENGTH + 1;
+  if (!::GetComputerNameW(name, &size) || size == 0) return "unknown";
+  return win::WideToUtf8(std::wstring(name, size));
+}
+
+std::string CurrentMachineId() {
+  wchar_t guid[128] = {};
+  DWORD size = sizeof(guid);
+  if (::RegGetValueW(HKEY_LOCAL_MACHINE, L"SOFTWARE\\Microsoft\\Cryptography", L"MachineGuid",
+                     RRF_RT_REG_SZ, nullptr, guid, &size) != ERROR_SUCCESS || guid[0] == L'\0') {
+    return CurrentHostName();
+  }
+  return win::WideToUtf8(guid);
+}
+
 std::string CurrentBootId() {
   DWORD boot = 0;
   DWORD size = sizeof(boot);

@@ -150,6 +150,21 @@ boost::system::result<std::optional<InodeCounts>> InodeCountsOf(const std::strin
   return std::optional<InodeCounts>();  // NTFS has no inode budget to run out of
 }
 
+std::array<std::uint8_t, 32> Sha256(std::span<const std::uint8_t> bytes) {
+  std::array<std::uint8_t, 32> digest{};
+  BCRYPT_ALG_HANDLE algorithm = nullptr;
+  BCRYPT_HASH_HANDLE hash = nullptr;
+  if (BCRYPT_SUCCESS(::BCryptOpenAlgorithmProvider(&algorithm, BCRYPT_SHA256_ALGORITHM, nullptr, 0))) {
+    if (BCRYPT_SUCCESS(::BCryptCreateHash(algorithm, &hash, nullptr, 0, nullptr, 0, 0))) {
+      ::BCryptHashData(hash, const_cast<PUCHAR>(bytes.data()), static_cast<ULONG>(bytes.size()), 0);
+      ::BCryptFinishHash(hash, digest.data(), static_cast<ULONG>(digest.size()), 0);
+      ::BCryptDestroyHash(hash);
+    }
+    ::BCryptCloseAlgorithmProvider(algorithm, 0);
+  }
+  return digest;
+}
+
 boost::system::result<FileStamp> StampFile(const std::string& path, bool follow_symlinks) {
   DWORD flags = FILE_FLAG_BACKUP_SEMANTICS;  // directories open too
   if (!follow_symlinks) flags |= FILE_FLAG_OPEN_REPARSE_POINT;

@@ -47,7 +47,7 @@ void BrokerUnderTest::Start() {
   platform::LaunchOptions launch;
   launch.executable = BuiltProgram("broker/running-process-broker-v1");
   launch.args = {"--socket", endpoint_, "serve", "--service-def-dir", service_def_dir_,
-                 "--state-dir", state_dir_};
+                 "--state-dir", state_dir_, "--manifest-dir", manifest_dir()};
   launch.args.insert(launch.args.end(), options_.serve_args.begin(), options_.serve_args.end());
   launch.env = options_.env;
   launch.env.emplace_back(broker::kEnvAllowPrivileged, "1");

@@ -48,6 +48,7 @@ class BrokerUnderTest {
   const std::string& endpoint() const { return endpoint_; }
   const std::string& service_def_dir() const { return service_def_dir_; }
   const std::string& state_dir() const { return state_dir_; }
+  std::string manifest_dir() const { return dir_.File("manifests"); }
   TempDir& dir() { return dir_; }
   platform::ChildProcess& process() { return process_; }
   boost::asio::io_context& io() { return io_; }

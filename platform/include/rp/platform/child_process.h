@@ -65,6 +65,9 @@ class ChildProcess {
 
 // Absolute path of the running executable.
 boost::system::result<std::string> CurrentExecutablePath();
+// The executable another process runs (Linux /proc/<pid>/exe, macOS
+// proc_pidpath, Windows QueryFullProcessImageNameW).
+boost::system::result<std::string> ExecutablePathOf(std::uint32_t pid);
 std::uint32_t CurrentProcessId() noexcept;
 // Reads an environment variable; nullopt when unset.
 std::optional<std::string> GetEnv(const std::string& name);

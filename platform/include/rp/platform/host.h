@@ -27,6 +27,13 @@ boost::system::result<std::string> CurrentUserIdentityString();
 // from the registry's PrefetchParameters BootId. Empty when unknown.
 std::string CurrentBootId();
 
+// The machine and host names a cache manifest records (spec §7.9): Linux
+// /etc/machine-id, then /var/lib/dbus/machine-id, then "boot:<boot id>";
+// macOS "macos-<hostname>"; Windows the registry MachineGuid, else the
+// host name. "unknown" when nothing is found.
+std::string CurrentMachineId();
+std::string CurrentHostName();
+
 // Real uid on POSIX; 0 on Windows.
 std::uint32_t CurrentUid() noexcept;
 

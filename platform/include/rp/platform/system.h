@@ -1,6 +1,7 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -19,6 +20,9 @@ namespace rp::platform {
 // Fills `out` from the OS CSPRNG (getrandom / arc4random_buf /
 // BCryptGenRandom).
 boost::system::error_code RandomBytes(std::span<std::uint8_t> out);
+
+// SHA-256 of `bytes` (OpenSSL's libcrypto on POSIX, BCrypt on Windows).
+std::array<std::uint8_t, 32> Sha256(std::span<const std::uint8_t> bytes);
 
 // Atomically replaces `target` with `source` (same directory): rename(2)
 // then fsync of the directory on POSIX, MoveFileExW(REPLACE_EXISTING |
