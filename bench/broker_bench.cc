@@ -244,6 +244,7 @@ int main(int argc, char** argv) {
                             "install.log");
   auto served = run_broker({"--socket", endpoint, "serve", "--service-def-dir",
                             (dir / "services").string(), "--state-dir", (dir / "state").string(),
+                            "--manifest-dir", (dir / "manifests").string(),
                             "--hello-rate-limit", "1000000"},
                            "broker.log");
   if (!install || !served) return 1;

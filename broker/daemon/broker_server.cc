@@ -289,14 +289,16 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
       });
     }
     auto written = co_await transport::WriteFrame(stream, *reply);
-    if (hello_reply) RecordHello(*hello_reply, service, version, accepted);
     if (handoff && written) {
       deadline.cancel();
       --open_connections_;
       // From here on the backend owns the conversation with this client.
+      // The offer goes out before anything else (the client waits for it).
       co_await handoff_.Transfer(std::move(*handoff), std::move(stream));
+      if (hello_reply) RecordHello(*hello_reply, service, version, accepted);
       co_return;
     }
+    if (hello_reply) RecordHello(*hello_reply, service, version, accepted);
   }
   deadline.cancel();
   stream.Close();
