@@ -3,7 +3,8 @@
 # named pipes, real DuplicateHandle between real processes).
 set -euo pipefail
 source "$(dirname "$0")/lib/common.sh"
-rp_apt_install "${RP_BASE_PACKAGES[@]}" g++-mingw-w64-x86-64-posix wine wine64 dpkg-dev
+rp_apt_install "${RP_BASE_PACKAGES[@]}" g++-mingw-w64-x86-64-posix wine wine64 dpkg-dev \
+  libz-mingw-w64-dev
 protobuf_prefix="$("$RP_ROOT/ci/lib/mingw-protobuf.sh")"
 build="$RP_ROOT/build/ci-windows-mingw"
 # -O1: about a third cheaper to compile than -O3 for the heavy TUs.

@@ -34,7 +34,8 @@ if(WIN32 AND NOT MSVC AND CMAKE_CROSSCOMPILING)
   target_include_directories(rp_deps SYSTEM INTERFACE ${RP_SYSINC})
   target_compile_definitions(rp_deps INTERFACE _WIN32_WINNT=0x0A00 WIN32_LEAN_AND_MEAN NOMINMAX)
   target_compile_options(rp_deps INTERFACE -Wa,-mbig-obj)
-  target_link_libraries(rp_deps INTERFACE protobuf::libprotobuf-lite ws2_32 mswsock bcrypt
+  # zlib from libz-mingw-w64-dev (the diagnose bundle's gzip).
+  target_link_libraries(rp_deps INTERFACE protobuf::libprotobuf-lite z ws2_32 mswsock bcrypt
                                           advapi32 ntdll)
   target_link_options(rp_deps INTERFACE -static)
 else()
@@ -52,6 +53,8 @@ else()
     find_package(OpenSSL REQUIRED)
     target_link_libraries(rp_deps INTERFACE OpenSSL::Crypto)
   endif()
+  find_package(ZLIB REQUIRED)  # the diagnose bundle's gzip
+  target_link_libraries(rp_deps INTERFACE ZLIB::ZLIB)
 endif()
 
 # BLAKE3: the reference C implementation that Debian ships inside

@@ -1,4 +1,5 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#include <filesystem>
 #include <cstdio>
 #include <map>
 #include <variant>
@@ -93,7 +94,13 @@ int RunAdmin(const std::string& verb, const Args& args, const std::optional<std:
     }
     request.set_service_name(service);
   }
-  if (verb == "diagnose") request.set_output_path(OptionValue(args, "--output").value_or("bundle.tar.gz"));
+  if (verb == "diagnose") {
+    // The broker writes the file: give it a path that means here, not its cwd.
+    std::error_code ec;
+    auto output = std::filesystem::absolute(OptionValue(args, "--output").value_or("bundle.tar.gz"), ec);
+    request.set_output_path(ec ? OptionValue(args, "--output").value_or("bundle.tar.gz")
+                               : output.string());
+  }
 
   asio::io_context io;
   std::variant<pb::AdminReply, std::string> outcome = std::string("no answer");

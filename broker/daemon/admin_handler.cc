@@ -1,7 +1,14 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #include "admin_handler.h"
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "diagnostic_bundle.h"
 #include "rp/broker/json.h"
+#include "rp/platform/host.h"
 #include "rp/platform/system.h"
 #include "rp/transport/envelope.h"
 #include "rp/transport/framing.h"
@@ -160,6 +167,102 @@ Json ConfigJson(const BrokerSnapshot& s) {
   return out;
 }
 
+Json StatusJson(const BrokerSnapshot& s);
+
+// The tail of a backend's log file (at most this many bytes).
+constexpr std::size_t kLogTailBytes = 64 * 1024;
+
+std::string FileTail(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return "";
+  const std::streamoff size = in.tellg();
+  const std::streamoff start = std::max<std::streamoff>(0, size - kLogTailBytes);
+  in.seekg(start);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// diagnose (spec §6.3): the bundle at `output` (tar.gz; ours is really
+// written, with backend log tails added), and the reply describing it.
+Json DiagnoseJson(const BrokerSnapshot& s, std::string output) {
+  if (output.empty()) output = "bundle.tar.gz";
+  struct Entry {
+    std::string path;
+    const char* kind;
+    const char* source;
+    bool required;
+    bool redacted;
+    std::string contents;
+  };
+  std::string events;
+  for (const std::string& event : s.recent_events_json) events += event + "\n";
+  Json::Array backend_rows, manifest_files;
+  for (const BackendInfo& b : s.backends) {
+    backend_rows.push_back(Json::Object{{"backend_pipe", b.backend_pipe},
+                                        {"pid", b.pid},
+                                        {"service_name", b.service},
+                                        {"service_version", b.version},
+                                        {"state", "running"}});
+  }
+  std::error_code ec;
+  for (const auto& file : std::filesystem::directory_iterator(s.manifest_dir, ec)) {
+    if (file.path().extension() == ".pb") manifest_files.push_back(file.path().filename().string());
+  }
+  std::vector<Entry> entries = {
+      {"admin/status.json", "json", "status", true, false, StatusJson(s).Dump()},
+      {"admin/dump.json", "json", "dump", true, true, DumpJson(s).Dump()},
+      {"config/effective.json", "json", "effective-config", true, false,
+       EffectiveConfig(s).Dump()},
+      {"metrics/openmetrics.txt", "openmetrics", "metrics", true, false,
+       s.metrics ? s.metrics() : std::string("# EOF\n")},
+      {"events/lifecycle.jsonl", "jsonl", "lifecycle-events", false, true, events},
+      {"manifest/backend-manifests.json", "json", "backend-manifest-index", false, true,
+       Json(Json::Object{{"directory", s.manifest_dir}, {"files", manifest_files}}).Dump()},
+      {"process/backends.json", "json", "backend-table", true, true,
+       Json(backend_rows).Dump()},
+      {"system/summary.json", "json", "host-summary", false, true,
+       Json(Json::Object{{"broker_pid", s.broker_pid},
+                         {"os", platform::CurrentOs() == platform::OsFlavor::kWindows ? "windows"
+                                : platform::CurrentOs() == platform::OsFlavor::kMacOS ? "macos"
+                                                                                       : "linux"},
+                         {"uptime_seconds", s.uptime_seconds}})
+           .Dump()}};
+  for (const BackendInfo& b : s.backends) {
+    if (b.log_path.empty()) continue;
+    entries.push_back({"logs/" + b.service + "-" + b.version + ".log", "text", "backend-log",
+                       false, true, FileTail(b.log_path)});
+  }
+  std::vector<BundleFile> files;
+  Json::Array entry_rows, file_names;
+  for (Entry& e : entries) {
+    const std::string& path = e.path;
+    Json::Object row{{"kind", e.kind},
+                     {"path", path},
+                     {"redacted", e.redacted},
+                     {"required", e.required},
+                     {"source", e.source}};
+    if (path == "process/backends.json") {
+      row["record_count"] = static_cast<std::uint64_t>(s.backends.size());
+    }
+    entry_rows.push_back(std::move(row));
+    file_names.push_back(path);
+    files.push_back({path, e.redacted ? RedactHome(std::move(e.contents)) : std::move(e.contents)});
+  }
+  const bool created = !WriteTarGz(output, files);
+  Json::Object out = Envelope("diagnose");
+  out["bundle"] = Json::Object{{"created", created},
+                               {"entries", std::move(entry_rows)},
+                               {"format", "tar.gz"},
+                               {"mode", "metadata-only"}};
+  out["files"] = std::move(file_names);
+  out["output"] = output;
+  out["redaction_policy"] = Json::Array{
+      Json::Object{{"name", "home"}, {"replacement", "~"}},
+      Json::Object{{"matches", Strings({"KEY", "TOKEN", "SECRET", "PASS"})}, {"name", "secret-env"}},
+      Json::Object{{"name", "acl-identities"}, {"replacement", "stable-hash"}}};
+  out["redactions"] = Strings({"home", "secret-env", "acl-identities"});
+  return out;
+}
+
 Json StatusJson(const BrokerSnapshot& s) {
   Json::Array backends;
   for (const BackendInfo& b : s.backends) {
@@ -221,6 +324,12 @@ std::optional<pb::Frame> HandleAdminFrame(
     case pb::ADMIN_VERB_CONFIG:
       reply = JsonReply(ConfigJson(snapshot));
       break;
+    case pb::ADMIN_VERB_DIAGNOSE: {
+      Json body = DiagnoseJson(snapshot, request.output_path());
+      reply = JsonReply(body);
+      if (reply.body().find("\"created\":false") != std::string::npos) reply.set_exit_code(1);
+      break;
+    }
     case pb::ADMIN_VERB_METRICS:
       reply.set_kind(pb::ADMIN_REPLY_KIND_OPENMETRICS);
       reply.set_body(snapshot.metrics ? snapshot.metrics() : std::string("# EOF\n"));

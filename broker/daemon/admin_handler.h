@@ -32,6 +32,7 @@ struct BrokerSnapshot {
   std::vector<BackendSupervisor::SpawnBudgetRow> spawn_budgets;
   // Most recent lifecycle events, oldest first, one JSON object each.
   std::vector<std::string> recent_events_json;
+  std::string manifest_dir;
 };
 
 // Answers one admin frame (payload protocol 0xAD01, spec §6). Returns

@@ -259,7 +259,8 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
                             supervisor_.spawn_attempts_per_window(),
                             static_cast<std::uint64_t>(supervisor_.spawn_window().count()),
                             supervisor_.SpawnBudgetRows(),
-                            events_.RecentJson()};
+                            events_.RecentJson(),
+                            config_.manifest_dir};
     reply = HandleAdminFrame(request, snapshot, [this](std::chrono::milliseconds drain) {
       asio::post(io_, [this, drain] { Stop(drain); });
     });

@@ -12,7 +12,7 @@ rp_log() { echo "[$(basename "$0")] $*" >&2; }
 RP_BASE_PACKAGES=(
   build-essential cmake ninja-build pkg-config ccache
   libboost1.81-dev libprotobuf-dev protobuf-compiler libspdlog-dev libfmt-dev
-  libssl-dev librust-blake3-dev googletest libgtest-dev
+  libssl-dev zlib1g-dev librust-blake3-dev googletest libgtest-dev
   python3 python3-prometheus-client
 )
 

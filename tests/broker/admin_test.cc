@@ -6,6 +6,7 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include "broker/broker_fixture.h"
 #include "rp/platform/child_process.h"
@@ -105,6 +106,50 @@ TEST(BrokerAdmin, DumpListInstancesBackendHealthAndConfigAnswerWithTheirShapes) 
                       "\"service_definition_dir\":{\"source\":\"flag:--service-def-dir\"",
                       "\"max_hello_bytes\":{\"source\":\"protocol-v1\",\"value\":65536}",
                       "\"default_window_ms\":{\"source\":\"default\",\"value\":30000}"}));
+  EXPECT_EQ(broker.Shutdown(), 0);
+}
+
+// The gunzipped bytes of `path` ("" when it is not gzip).
+std::string Gunzip(const std::string& path) {
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (!gz) return "";
+  std::string out;
+  char buf[4096];
+  for (int n; (n = gzread(gz, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  gzclose(gz);
+  return out;
+}
+
+TEST(BrokerAdmin, DiagnoseWritesARealBundle) {
+  BrokerUnderTest broker;
+  broker.Start();
+  broker.InstallService("echo");
+  ASSERT_TRUE(broker.SendHello(MakeTestHello("echo")));
+  pb::AdminRequest request;
+  request.set_verb(pb::ADMIN_VERB_DIAGNOSE);
+  request.set_output_path(broker.dir().File("bundle.tar.gz"));
+  auto reply = broker.AdminRequest(request);
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->exit_code(), 0u) << reply->body();
+  EXPECT_TRUE(HasAll(reply->body(),
+                     {"\"bundle\":{\"created\":true,\"entries\":[{\"kind\":\"json\",\"path\":\"admin/status.json\"",
+                      "\"path\":\"process/backends.json\",\"record_count\":1",
+                      "\"path\":\"logs/echo-1.0.0.log\"", "\"command\":\"diagnose\"",
+                      "\"redactions\":[\"home\",\"secret-env\",\"acl-identities\"]"}));
+
+  // A ustar archive, gzip-compressed: each entry's header names it.
+  const std::string tar = Gunzip(broker.dir().File("bundle.tar.gz"));
+  ASSERT_GT(tar.size(), 1024u);
+  EXPECT_EQ(tar.substr(0, 17), "admin/status.json");
+  EXPECT_EQ(tar.substr(257, 5), "ustar");
+  for (const char* name : {"admin/dump.json", "config/effective.json", "metrics/openmetrics.txt",
+                           "events/lifecycle.jsonl", "system/summary.json",
+                           "logs/echo-1.0.0.log"}) {
+    EXPECT_NE(tar.find(std::string(name) + std::string(1, '\0')), std::string::npos) << name;
+  }
+  EXPECT_NE(tar.find("\"command\":\"status\""), std::string::npos);
+  EXPECT_NE(tar.find("running_process_broker_v1_uptime_seconds"), std::string::npos);
+  EXPECT_NE(tar.find("rp-echo-backend echo 1.0.0 serving"), std::string::npos) << "log tail";
   EXPECT_EQ(broker.Shutdown(), 0);
 }
 
