@@ -7,6 +7,7 @@
 
 #include "handoff_acceptor.h"
 
+#include <charconv>
 #include <chrono>
 #include <exception>
 #include <filesystem>
@@ -160,6 +161,13 @@ boost::system::result<BackendEnvironment> BackendEnvironment::FromProcessEnviron
   if (auto fd = platform::GetEnv(broker::kEnvInheritedListenerFd); fd && !fd->empty()) {
     environment.inherited_listener = std::move(*fd);
   }
+  if (auto idle = platform::GetEnv(broker::kEnvIdleTimeoutSecs); idle && !idle->empty()) {
+    std::uint64_t seconds = 0;
+    auto [end, ec] = std::from_chars(idle->data(), idle->data() + idle->size(), seconds);
+    if (ec == std::errc() && end == idle->data() + idle->size() && seconds > 0) {
+      environment.idle_timeout = std::chrono::seconds(seconds);
+    }
+  }
   return environment;
 }
 
@@ -189,7 +197,8 @@ class Backend::Impl {
     using namespace asio::experimental::awaitable_operators;
     // None of the loops throws; the accept and control loops end each other
     // (and the answer loop) when they finish.
-    co_return co_await (AcceptLoop() && ControlLoop() && handoff_.AnswerBroker(channel_));
+    co_return co_await (AcceptLoop() && ControlLoop() && handoff_.AnswerBroker(channel_) &&
+                        IdleLoop());
   }
 
   void Stop() {
@@ -197,6 +206,7 @@ class Backend::Impl {
     listener_.Close();
     channel_.Cancel();
     handoff_.Stop();
+    idle_timer_.cancel();
   }
 
  private:
@@ -256,6 +266,7 @@ class Backend::Impl {
   // is answered here and closed; anything else goes to the handler with
   // the bytes read to tell the two apart given back first.
   asio::awaitable<void> ScreenThenServe(platform::LocalStream stream) {
+    Busy busy(activity_);  // a client waiting to be served counts as activity
     std::optional<std::vector<std::uint8_t>> seen = co_await ScreenForProbe(stream);
     if (seen) Serve(platform::PrependReadBytes(std::move(stream), std::move(*seen)));
   }
@@ -316,6 +327,31 @@ class Backend::Impl {
     co_return std::nullopt;
   }
 
+  // Watches for the idle timeout (see BackendEnvironment::idle_timeout).
+  asio::awaitable<void> IdleLoop() {
+    if (!environment_.idle_timeout) co_return;
+    const auto timeout = *environment_.idle_timeout;
+    bool asked = false;
+    while (!stopping_) {
+      const auto from =
+          activity_->connections > 0 ? std::chrono::steady_clock::now() : activity_->last;
+      idle_timer_.expires_at(from + timeout);
+      (void)co_await idle_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (stopping_) break;
+      if (asked || activity_->connections > 0 ||
+          std::chrono::steady_clock::now() - activity_->last < timeout) {
+        continue;
+      }
+      if (!channel_.is_open()) {
+        Stop();
+        break;
+      }
+      auto idle = transport::EncodeFrame(transport::MakeEvent(
+          broker::kBackendControlPayloadProtocol, std::string(), broker::kIdleRequestId));
+      if (idle) asked = !co_await channel_.Send(*idle, {});
+    }
+  }
+
   // Runs the handler for one connection, detached: whatever it does (or
   // throws) does not reach the accept loop.
   void Serve(platform::LocalStream stream) {
@@ -325,7 +361,10 @@ class Backend::Impl {
     } catch (...) {
       return;
     }
-    asio::co_spawn(executor_, std::move(work), [](std::exception_ptr) {});
+    // The handler may outlive us (connections are not ours to cut short):
+    // it holds the counters, not `this`.
+    asio::co_spawn(executor_, std::move(work),
+                   [busy = std::make_shared<Busy>(activity_)](std::exception_ptr) {});
   }
 
   asio::any_io_executor executor_;
@@ -337,6 +376,23 @@ class Backend::Impl {
   std::vector<std::uint8_t> ready_message_;
   HandoffAcceptor handoff_{environment_.service_name, executor_};
   bool stopping_ = false;
+  struct Activity {
+    std::uint64_t connections = 0;  // open client connections
+    std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+  };
+  // Counts one connection for as long as it lives.
+  struct Busy {
+    explicit Busy(std::shared_ptr<Activity> a) : activity(std::move(a)) { ++activity->connections; }
+    ~Busy() {
+      --activity->connections;
+      activity->last = std::chrono::steady_clock::now();
+    }
+    Busy(const Busy&) = delete;
+    Busy& operator=(const Busy&) = delete;
+    std::shared_ptr<Activity> activity;
+  };
+  std::shared_ptr<Activity> activity_ = std::make_shared<Activity>();
+  asio::steady_timer idle_timer_{executor_};
 };
 
 Backend::Backend() noexcept = default;

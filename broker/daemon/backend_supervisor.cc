@@ -47,6 +47,7 @@ struct BackendSupervisor::Running {
   std::deque<asio::steady_timer*> send_waiters;
   bool ready = false;
   bool stopping = false;
+  bool idle = false;  // stopping because it asked to (idle timeout)
   bool exited = false;
   int exit_code = 0;
   pb::DaemonProcess identity;  // as reported when ready (or read from its manifest)
@@ -180,6 +181,10 @@ asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Launch(const Laun
                  {kEnvInstance, request.instance},
                  {kEnvIsDaemon, "1"},
                  {kEnvControlHandle, ends->second.ToDecimalString()}};
+  if (auto idle = request.definition.labels().find(kIdleTimeoutLabel);
+      idle != request.definition.labels().end()) {
+    options.env.emplace_back(kEnvIdleTimeoutSecs, idle->second);
+  }
   if (!request.traceparent.empty()) options.env.emplace_back(kEnvTraceparent, request.traceparent);
   if (!request.tracestate.empty()) options.env.emplace_back(kEnvTracestate, request.tracestate);
   options.inherit = {ends->second.get()};
@@ -385,14 +390,16 @@ void BackendSupervisor::OnExited(const std::shared_ptr<Running>& backend) {
   const BackendInfo& info = *backend->info;
   if (backend->ready) {
     if (events_) {
-      events_->Emit({backend->stopping ? pb::DIED_SHUTDOWN : pb::DIED_CRASH,
+      events_->Emit({backend->idle       ? pb::DIED_IDLE
+                     : backend->stopping ? pb::DIED_SHUTDOWN
+                                         : pb::DIED_CRASH,
                      backend->stopping ? Severity::kInfo : Severity::kError, info.service,
                      "exited with code " + std::to_string(backend->exit_code),
                      {{"version", info.version}, {"backend_pid", std::to_string(info.pid)}}});
     }
     if (backend->stopping) {
-      Log().info("backend stopped: service={} pid={} code={}", info.service, info.pid,
-                 backend->exit_code);
+      Log().info("backend stopped: service={} pid={} code={}{}", info.service, info.pid,
+                 backend->exit_code, backend->idle ? " (idle)" : "");
     } else {
       Log().warn("backend died: service={} version={} pid={} code={}; it is relaunched on the "
                  "next Hello",
@@ -422,17 +429,51 @@ asio::awaitable<void> BackendSupervisor::ReadControl(std::shared_ptr<Running> ba
     }
     auto decoded = transport::TryDecodeFrame(message->bytes);
     if (!decoded || !*decoded) continue;
-    if (sink_) sink_(backend->info->key, (*decoded)->frame);
+    const pb::Frame& frame = (*decoded)->frame;
+    if (!transport::ValidateEnvelope(frame, pb::FRAME_KIND_EVENT, kBackendControlPayloadProtocol) &&
+        frame.request_id() == kIdleRequestId) {
+      Retire(backend);
+      continue;
+    }
+    if (sink_) sink_(backend->info->key, frame);
   }
+}
+
+void BackendSupervisor::Retire(const std::shared_ptr<Running>& backend) {
+  if (backend->stopping || backend->exited) return;
+  backend->stopping = true;
+  backend->idle = true;
+  // No new Hello goes to it; the next one launches a fresh backend.
+  if (auto it = running_.find(backend->info->key); it != running_.end() && it->second == backend) {
+    running_.erase(it);
+  }
+  Log().info("backend idle, stopping it: service={} pid={}", backend->info->service,
+             backend->info->pid);
+  asio::co_spawn(executor_, [this, backend]() -> asio::awaitable<void> {
+    auto stop = transport::EncodeFrame(
+        transport::MakeRequest(kBackendControlPayloadProtocol, std::string(), 2));
+    if (!stop) co_return;
+    // Named first: GCC 12 destroys lambda temporaries in a co_await
+    // expression twice (see StopAll).
+    ControlSend send = [&stop](platform::HandleChannel& channel) {
+      return channel.Send(*stop, {});
+    };
+    co_await SendToRunning(backend, std::move(send));
+  }, asio::detached);
 }
 
 asio::awaitable<error_code> BackendSupervisor::SendToBackend(const std::string& key,
                                                              ControlSend send) {
   auto it = running_.find(key);
-  if (it == running_.end() || it->second->exited || !it->second->control.is_open()) {
+  if (it == running_.end()) co_return error_code(asio::error::not_connected);
+  co_return co_await SendToRunning(it->second, std::move(send));
+}
+
+asio::awaitable<error_code> BackendSupervisor::SendToRunning(std::shared_ptr<Running> backend,
+                                                             ControlSend send) {
+  if (backend->exited || !backend->control.is_open()) {
     co_return error_code(asio::error::not_connected);
   }
-  auto backend = it->second;
   while (backend->sending) {  // wait our turn
     asio::steady_timer turn(executor_, Clock::time_point::max());
     backend->send_waiters.push_back(&turn);
@@ -468,7 +509,7 @@ asio::awaitable<void> BackendSupervisor::StopAll(std::chrono::milliseconds deadl
       ControlSend send = [&stop](platform::HandleChannel& channel) {
         return channel.Send(*stop, {});
       };
-      co_await SendToBackend(backend->info->key, std::move(send));
+      co_await SendToRunning(backend, std::move(send));
     }
   }
   auto until = Clock::now() + deadline;

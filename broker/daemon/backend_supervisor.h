@@ -129,6 +129,10 @@ class BackendSupervisor {
   // An adopted backend is not our child: its exit is noticed by polling.
   boost::asio::awaitable<void> WatchAdopted(std::shared_ptr<Running> backend);
   void OnExited(const std::shared_ptr<Running>& backend);
+  // Takes a backend that asked to go (idle) out of routing and stops it.
+  void Retire(const std::shared_ptr<Running>& backend);
+  boost::asio::awaitable<boost::system::error_code> SendToRunning(std::shared_ptr<Running> backend,
+                                                                  ControlSend send);
   void PublishManifest(const Running& backend);
   boost::asio::awaitable<void> ReadControl(std::shared_ptr<Running> backend);
   std::string AllocateBackendAddress(std::string* error);

@@ -31,6 +31,9 @@ struct BrokerConfig {
   std::uint32_t spawn_attempts = 3;      // per backend key per 30 s
   std::uint64_t max_open_files = 0;      // 0: leave the OS limit alone
   std::uint64_t backend_log_max_bytes = 1 << 20;  // rotated to .1 above this
+  // Exit (as on shutdown) after this long with no backend and no client;
+  // 0: never (the default).
+  std::chrono::seconds idle_exit{0};
 };
 
 // Platform default for the state directory: $XDG_STATE_HOME/running-process/

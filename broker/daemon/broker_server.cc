@@ -114,9 +114,31 @@ error_code BrokerServer::Start() {
   // Hello is read (connections wait in the backlog meanwhile).
   asio::co_spawn(io_, [this]() -> asio::awaitable<void> {
     co_await supervisor_.AdoptFromManifests();
+    if (config_.idle_exit.count() > 0) asio::co_spawn(io_, ExitWhenIdle(), asio::detached);
     co_await AcceptLoop();
   }, asio::detached);
   return {};
+}
+
+asio::awaitable<void> BrokerServer::ExitWhenIdle() {
+  using Clock = std::chrono::steady_clock;
+  asio::steady_timer tick(io_);
+  auto idle_since = Clock::now();
+  const auto step = std::min<Clock::duration>(config_.idle_exit, std::chrono::seconds(1));
+  while (!stopping_) {
+    tick.expires_after(step);
+    co_await tick.async_wait(asio::as_tuple(asio::use_awaitable));
+    const bool idle =
+        open_connections_ == 0 && hellos_routing_ == 0 && supervisor_.Snapshot().empty();
+    if (!idle) {
+      idle_since = Clock::now();
+    } else if (Clock::now() - idle_since >= config_.idle_exit) {
+      Log().info("idle for {} s with no backend and no client: exiting",
+                 config_.idle_exit.count());
+      Stop();
+      co_return;
+    }
+  }
 }
 
 void BrokerServer::Stop(std::chrono::milliseconds drain_deadline) {

@@ -58,6 +58,9 @@ class BrokerServer {
   // served with a short deadline, then the reserve is taken back.
   boost::asio::awaitable<void> ServeUnderPressure(platform::AcceptedConnection connection);
   boost::asio::awaitable<void> Shutdown(std::chrono::milliseconds drain_deadline);
+  // Stops the broker once it has had no backend and no client for
+  // config.idle_exit.
+  boost::asio::awaitable<void> ExitWhenIdle();
 
   // The metrics verb's text, from the counters and the live gauges.
   std::string RenderMetrics();

@@ -16,7 +16,7 @@ constexpr char kUsage[] =
     "commands:\n"
     "  serve [--service-def-dir DIR] [--state-dir DIR] [--hello-rate-limit N]\n"
     "        [--max-open-files N] [--backend-ready-timeout-ms N] [--drain-deadline-ms N]\n"
-    "        [--handoff-ack-timeout-ms N] [--manifest-dir DIR]\n"
+    "        [--handoff-ack-timeout-ms N] [--manifest-dir DIR] [--idle-exit-secs N]\n"
     "      run the broker on ENDPOINT (default: this user's shared broker endpoint)\n"
     "  servicedef install --service NAME --binary-path ABS [--isolation private|shared|explicit]\n"
     "        [--explicit-instance NAME] [--per-version-binary-dir ABS] [--min-version V]\n"

@@ -73,11 +73,13 @@ int RunServe(const Args& args, const std::optional<std::string>& socket,
   config.manifest_dir =
       OptionValue(args, "--manifest-dir").value_or(ManifestRegistry::DefaultDirectory());
   config.hello_timeout = MillisecondsFromEnv(kEnvHelloTimeoutMs, config.hello_timeout);
-  std::uint64_t rate = config.hello_rate_limit, files = 0, ready_ms = 0, drain_ms = 0, ack_ms = 0;
+  std::uint64_t rate = config.hello_rate_limit, files = 0, ready_ms = 0, drain_ms = 0, ack_ms = 0,
+                idle_secs = 0;
   if (!ParseCount(OptionValue(args, "--hello-rate-limit"), &rate) ||
       !ParseCount(OptionValue(args, "--max-open-files"), &files) ||
       !ParseCount(OptionValue(args, "--backend-ready-timeout-ms"), &ready_ms) ||
       !ParseCount(OptionValue(args, "--drain-deadline-ms"), &drain_ms) ||
+      !ParseCount(OptionValue(args, "--idle-exit-secs"), &idle_secs) ||
       !ParseCount(OptionValue(args, "--handoff-ack-timeout-ms"), &ack_ms)) {
     std::fprintf(stderr, "serve: numeric options take a positive integer\n");
     return 2;
@@ -86,6 +88,7 @@ int RunServe(const Args& args, const std::optional<std::string>& socket,
   config.max_open_files = files;
   if (ready_ms) config.backend_ready_timeout = std::chrono::milliseconds(ready_ms);
   if (drain_ms) config.drain_deadline = std::chrono::milliseconds(drain_ms);
+  config.idle_exit = std::chrono::seconds(idle_secs);
   if (ack_ms) config.handoff_ack_timeout = std::chrono::milliseconds(ack_ms);
   if (config.max_open_files) {
     if (auto ec = platform::SetOpenFileLimit(config.max_open_files)) {

@@ -1,6 +1,7 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,6 +30,10 @@ struct BackendEnvironment {
   // Decimal fd of a listener already bound at backend_pipe by the launching
   // broker (the Rust broker's broker-owned bind); absent: bind it ourselves.
   std::optional<std::string> inherited_listener;
+  // With a broker on the control channel: after this long without any
+  // connection the backend asks the broker to retire it (which then sends
+  // "stop"); without one it stops by itself. Absent: never.
+  std::optional<std::chrono::seconds> idle_timeout;
 
   // Reads the variables; fails (invalid_argument) when a required one
   // (service name, version, backend pipe) is missing.

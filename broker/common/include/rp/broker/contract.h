@@ -43,9 +43,17 @@ inline constexpr std::uint64_t kDefaultTimeoutMs = 30'000;
 //       exe_hash_algorithm "blake3", exe_hash, started_at_unix_ms filled.
 //   broker -> backend  REQUEST  0xF0C1 request_id N   payload empty
 //       "stop": finish what is in flight and exit (graceful shutdown).
+//   backend -> broker  EVENT    0xF0C1 request_id 3   payload empty
+//       "idle": no connection for its idle timeout; the broker stops
+//       routing Hellos to it and answers with "stop".
 //   broker -> backend  REQUEST  0xD0FF               HandoffOffer + 1 handle
 //       (connection handoff; see the handoff issue).
 inline constexpr std::uint32_t kBackendControlPayloadProtocol = 0xF0C1;
 inline constexpr std::uint64_t kReadyRequestId = 1;
+inline constexpr std::uint64_t kIdleRequestId = 3;
+// Ours: seconds without a connection after which a launched backend asks
+// to be stopped (from the service definition label "idle.timeout_secs").
+inline constexpr char kEnvIdleTimeoutSecs[] = "RUNNING_PROCESS_BROKER_V1_IDLE_TIMEOUT_SECS";
+inline constexpr char kIdleTimeoutLabel[] = "idle.timeout_secs";
 
 }  // namespace rp::broker
