@@ -17,9 +17,9 @@ step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; "$@"; }
 step "$broker" servicedef install --service echo --binary-path "$build/tools/rp-echo-backend" \
   --isolation shared --service-def-dir "$demo/services"
 echo
-echo "\$ $broker --socket $demo/broker.sock serve --service-def-dir $demo/services --state-dir $demo/state &"
+echo "\$ $broker --socket $demo/broker.sock serve --service-def-dir $demo/services --state-dir $demo/state --manifest-dir $demo/manifests &"
 "$broker" --socket "$demo/broker.sock" serve --service-def-dir "$demo/services" \
-  --state-dir "$demo/state" 2>"$demo/broker.log" &
+  --state-dir "$demo/state" --manifest-dir "$demo/manifests" 2>"$demo/broker.log" &
 broker_pid=$!
 for _ in $(seq 200); do
   "$broker" --socket "$demo/broker.sock" healthz >/dev/null 2>&1 && break

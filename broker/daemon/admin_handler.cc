@@ -104,8 +104,8 @@ Json EffectiveConfig(const BrokerSnapshot& s) {
                     {"default_window_ms", Setting(s.spawn_window_ms, "default")}}}};
 }
 
-Json DumpJson(const BrokerSnapshot& s) {
-  Json::Object out = Envelope("dump");
+// dump's backend_table (and the bundle's process/backends.json).
+Json::Array BackendTable(const BrokerSnapshot& s) {
   Json::Array table;
   for (const BackendInfo& b : s.backends) {
     table.push_back(Json::Object{{"backend_pipe", b.backend_pipe},
@@ -114,6 +114,12 @@ Json DumpJson(const BrokerSnapshot& s) {
                                  {"service_version", b.version},
                                  {"state", "running"}});
   }
+  return table;
+}
+
+Json DumpJson(const BrokerSnapshot& s) {
+  Json::Object out = Envelope("dump");
+  Json::Array table = BackendTable(s);
   Json::Array budgets;
   for (const auto& row : s.spawn_budgets) {
     budgets.push_back(Json::Object{
@@ -195,14 +201,7 @@ Json DiagnoseJson(const BrokerSnapshot& s, std::string output) {
   };
   std::string events;
   for (const std::string& event : s.recent_events_json) events += event + "\n";
-  Json::Array backend_rows, manifest_files;
-  for (const BackendInfo& b : s.backends) {
-    backend_rows.push_back(Json::Object{{"backend_pipe", b.backend_pipe},
-                                        {"pid", b.pid},
-                                        {"service_name", b.service},
-                                        {"service_version", b.version},
-                                        {"state", "running"}});
-  }
+  Json::Array manifest_files;
   std::error_code ec;
   for (const auto& file : std::filesystem::directory_iterator(s.manifest_dir, ec)) {
     if (file.path().extension() == ".pb") manifest_files.push_back(file.path().filename().string());
@@ -218,7 +217,7 @@ Json DiagnoseJson(const BrokerSnapshot& s, std::string output) {
       {"manifest/backend-manifests.json", "json", "backend-manifest-index", false, true,
        Json(Json::Object{{"directory", s.manifest_dir}, {"files", manifest_files}}).Dump()},
       {"process/backends.json", "json", "backend-table", true, true,
-       Json(backend_rows).Dump()},
+       Json(BackendTable(s)).Dump()},
       {"system/summary.json", "json", "host-summary", false, true,
        Json(Json::Object{{"broker_pid", s.broker_pid},
                          {"os", platform::CurrentOs() == platform::OsFlavor::kWindows ? "windows"

@@ -306,7 +306,7 @@ asio::awaitable<void> BackendSupervisor::AdoptFromManifests() {
     if (!entry.manifest) {
       Log().warn("manifest {} ignored: {}", entry.path, entry.problem);
       std::error_code ignored;
-      if (entry.path != manifests_.directory()) fs::remove(entry.path, ignored);
+      if (!entry.foreign && entry.path != manifests_.directory()) fs::remove(entry.path, ignored);
       continue;
     }
     const pb::CacheManifest& manifest = *entry.manifest;

@@ -145,12 +145,13 @@ std::vector<ManifestRegistry::Entry> ManifestRegistry::Scan() const {
       entry.problem = "not a CacheManifest";
     } else if (auto broken = CheckManifestSeal(manifest)) {
       entry.problem = *broken;
-    } else if (manifest.has_host() &&
-               ((!manifest.host().machine_id().empty() &&
-                 manifest.host().machine_id() != here.machine_id()) ||
-                (!manifest.host().boot_id().empty() &&
-                 manifest.host().boot_id() != here.boot_id()))) {
-      entry.problem = "written on another host or before this boot";
+    } else if (manifest.has_host() && !manifest.host().machine_id().empty() &&
+               manifest.host().machine_id() != here.machine_id()) {
+      entry.problem = "written on another host";
+      entry.foreign = true;  // a home directory shared between machines: not ours to remove
+    } else if (manifest.has_host() && !manifest.host().boot_id().empty() &&
+               manifest.host().boot_id() != here.boot_id()) {
+      entry.problem = "written before this boot";
     } else {
       entry.manifest = std::move(manifest);
     }

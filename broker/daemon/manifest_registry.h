@@ -35,6 +35,7 @@ class ManifestRegistry {
     std::string path;
     std::optional<pb::CacheManifest> manifest;  // set when sealed and of this host and boot
     std::string problem;                        // why not, otherwise
+    bool foreign = false;                       // another machine's: leave it alone
   };
   // Every `*.pb` manifest (v2 files excluded), sorted by path.
   std::vector<Entry> Scan() const;

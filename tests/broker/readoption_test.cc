@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 
 #include "broker/broker_fixture.h"
+#include "manifest_registry.h"
+#include "rp/platform/child_process.h"
 #include "rp/client/client.h"
 #include "rp/platform/system.h"
 #include "support/async_test.h"
@@ -98,6 +100,33 @@ TEST(Readoption, ATamperedManifestIsRemovedAndTheServiceRelaunched) {
   EXPECT_NE(broker.BackendPid(), backend);
   EXPECT_EQ(broker.Shutdown(), 0);
   platform::KillProcess(backend);  // the orphan the tampered manifest hid
+}
+
+TEST(Readoption, PriorBootManifestsAreRemovedAndOtherHostsAreLeftAlone) {
+  BrokerUnderTest broker;
+  broker::ManifestRegistry registry(broker.manifest_dir());
+  auto write = [&](const char* service, const char* machine, const char* boot) {
+    pb::CacheManifest manifest;
+    manifest.set_service_name(service);
+    manifest.set_service_version("1.0.0");
+    *manifest.mutable_host() = broker::CurrentHostIdentity();
+    if (machine) manifest.mutable_host()->set_machine_id(machine);
+    if (boot) manifest.mutable_host()->set_boot_id(boot);
+    manifest.mutable_current_daemon()->set_pid(platform::CurrentProcessId());
+    ASSERT_FALSE(registry.Publish(manifest));
+  };
+  write("stale", nullptr, "a-boot-long-gone");
+  write("elsewhere", "another-machine", nullptr);
+  broker.Start();
+  ASSERT_TRUE(broker.Admin(pb::ADMIN_VERB_HEALTHZ));  // adoption is done before any reply
+  const std::string log = broker.Log();
+  EXPECT_NE(log.find("stale-1.0.0.pb ignored: written before this boot"), std::string::npos) << log;
+  EXPECT_NE(log.find("elsewhere-1.0.0.pb ignored: written on another host"), std::string::npos)
+      << log;
+  EXPECT_FALSE(fs::exists(registry.PathFor("stale", "1.0.0")));
+  EXPECT_TRUE(fs::exists(registry.PathFor("elsewhere", "1.0.0")));
+  EXPECT_EQ(broker.BackendPid(), 0u) << "neither was adopted (the test process is no backend)";
+  EXPECT_EQ(broker.Shutdown(), 0);
 }
 
 }  // namespace

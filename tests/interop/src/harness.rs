@@ -202,6 +202,8 @@ impl CppBroker {
             .arg(services)
             .arg("--state-dir")
             .arg(dir.join("state"))
+            .arg("--manifest-dir")
+            .arg(dir.join("manifests"))
             .env(ALLOW_PRIVILEGED.0, ALLOW_PRIVILEGED.1)
             .env("XDG_RUNTIME_DIR", xdg_runtime_dir);
         let proc = Proc::spawn(command, &dir.join("cpp-broker.log"))?;
