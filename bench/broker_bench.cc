@@ -15,15 +15,19 @@
 // The routes are interleaved (one of each per round and client, so machine
 // noise hits all alike), with 1 and with 4 concurrent clients; every
 // sample checks the route taken. Then each route runs alone, with 1 and
-// with 4 clients, and the broker's CPU time per connection is read from
-// the OS.
+// with 4 clients, and the CPU time per connection of the broker, the
+// backend and this client is read from the OS.
 //   rp-broker-bench [rounds]     default 2000 per route and concurrency
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +39,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "broker_v1_manifest.pb.h"
 #include "rp/client/client.h"
 #include "rp/platform/child_process.h"
 #include "rp/platform/host.h"
@@ -186,18 +191,48 @@ asio::awaitable<void> RouteLoop(std::string endpoint, Mode mode, int connections
   }
 }
 
-// Broker CPU per connection, each route run alone by `clients` concurrent
-// clients (the OS's CPU accounting for the broker process, all threads).
-asio::awaitable<bool> MeasureBrokerCpu(const std::string& endpoint, std::uint32_t broker_pid,
-                                       int clients, int connections) {
+// The processes whose CPU time is reported: the broker, the echo backend
+// it launched, and this client process.
+struct CpuSubjects {
+  std::uint32_t broker = 0, backend = 0, client = 0;
+};
+
+// CPU time (all threads) of each subject, as the OS accounts it; nullopt
+// where the OS does not report it.
+std::optional<std::array<double, 3>> CpuMicros(const CpuSubjects& subjects) {
+  std::array<double, 3> micros{};
+  const std::uint32_t pids[] = {subjects.broker, subjects.backend, subjects.client};
+  for (int i = 0; i < 3; ++i) {
+    auto cpu = rp::platform::ProcessCpuTime(pids[i]);
+    if (!cpu) return std::nullopt;
+    micros[i] = std::chrono::duration<double, std::micro>(*cpu).count();
+  }
+  return micros;
+}
+
+// The launched echo backend's pid, from the manifest the broker seals for it.
+std::uint32_t EchoBackendPid(const fs::path& manifest_dir) {
+  std::ifstream in(manifest_dir / "echo-1.0.0.pb", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  running_process::broker::v1::CacheManifest manifest;
+  if (!manifest.ParseFromString(bytes)) return 0;
+  return manifest.current_daemon().pid();
+}
+
+// CPU per connection of the broker, the backend and the client, each route
+// run alone by `clients` concurrent clients.
+asio::awaitable<bool> MeasureCpu(const std::string& endpoint, const CpuSubjects& subjects,
+                                 int clients, int connections) {
   asio::any_io_executor executor = co_await asio::this_coro::executor;
-  std::printf("\nbroker CPU per connection, %d client%s, %d connections per route:\n", clients,
+  std::printf("\nCPU per connection, %d client%s, %d connections per route:\n", clients,
               clients == 1 ? "" : "s", connections);
+  std::printf("  %-28s %10s %10s %10s %10s\n", "route", "broker us", "backend us", "client us",
+              "total us");
   for (Mode mode : kModes) {
     bool failed = false;
     int running = clients;
     asio::steady_timer all_done(executor, Clock::time_point::max());
-    auto before = rp::platform::ProcessCpuTime(broker_pid);
+    auto before = CpuMicros(subjects);
     for (int c = 0; c < clients; ++c) {
       auto finished = [&](std::exception_ptr) {
         if (--running == 0) all_done.cancel();
@@ -205,14 +240,16 @@ asio::awaitable<bool> MeasureBrokerCpu(const std::string& endpoint, std::uint32_
       asio::co_spawn(executor, RouteLoop(endpoint, mode, connections / clients, failed), finished);
     }
     co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
-    auto after = rp::platform::ProcessCpuTime(broker_pid);
+    auto after = CpuMicros(subjects);
     if (failed) co_return false;
     if (!before || !after) {
       std::printf("  %-28s (the OS does not report it)\n", ModeName(mode));
       continue;
     }
-    double micros = std::chrono::duration<double, std::micro>(*after - *before).count();
-    std::printf("  %-28s %8.1f us\n", ModeName(mode), micros / connections);
+    double per[3], total = 0;
+    for (int i = 0; i < 3; ++i) total += per[i] = ((*after)[i] - (*before)[i]) / connections;
+    std::printf("  %-28s %10.1f %10.1f %10.1f %10.1f\n", ModeName(mode), per[0], per[1], per[2],
+                total);
   }
   co_return true;
 }
@@ -266,8 +303,10 @@ int main(int argc, char** argv) {
                 windows ? "Windows" : "POSIX");
     if (!co_await MeasureLatency(endpoint, 1, rounds)) co_return 1;
     if (!co_await MeasureLatency(endpoint, 4, rounds * 4)) co_return 1;
+    CpuSubjects subjects{served->pid(), EchoBackendPid(dir / "manifests"),
+                         rp::platform::CurrentProcessId()};
     for (int clients : {1, 4}) {
-      if (!co_await MeasureBrokerCpu(endpoint, served->pid(), clients, rounds)) co_return 1;
+      if (!co_await MeasureCpu(endpoint, subjects, clients, rounds)) co_return 1;
     }
     co_return 0;
   }(), [&](std::exception_ptr e, int value) { rc = e ? 1 : value; });

@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <memory>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -25,11 +26,11 @@ namespace backend = rp::backend;
 constexpr std::size_t kChunkBytes = 64 * 1024;
 
 asio::awaitable<void> Echo(platform::LocalStream stream) {
-  std::vector<std::uint8_t> buffer(kChunkBytes);
+  auto buffer = std::make_unique_for_overwrite<std::uint8_t[]>(kChunkBytes);  // not zeroed
   for (;;) {
-    auto n = co_await stream.ReadSome(asio::buffer(buffer));
+    auto n = co_await stream.ReadSome(asio::buffer(buffer.get(), kChunkBytes));
     if (!n) co_return;
-    if (co_await platform::WriteAll(stream, asio::buffer(buffer.data(), *n))) co_return;
+    if (co_await platform::WriteAll(stream, asio::buffer(buffer.get(), *n))) co_return;
   }
 }
 

@@ -17,6 +17,7 @@ namespace {
 
 constexpr std::size_t kTokenBytes = 16;
 constexpr std::size_t kRememberedTokens = 1024;
+constexpr std::size_t kMaxAnswerMessageBytes = 32 * 1024;  // the broker takes up to 64 KiB
 
 std::string AckBytes(const pb::HandoffOffer& offer, bool accepted, const std::string& detail) {
   pb::HandoffAck ack;
@@ -86,11 +87,18 @@ asio::awaitable<void> HandoffAcceptor::AnswerBroker(platform::HandleChannel& cha
     }
     batch_delay_.expires_after(answer_delay_);
     co_await batch_delay_.async_wait(kTuple);
+    // Frames back to back in as few channel messages as the broker's
+    // message limit allows: one system call for the broker to read.
     std::vector<std::vector<std::uint8_t>> batch = std::move(answers_);
     answers_.clear();
-    for (const auto& bytes : batch) {
+    std::vector<std::uint8_t> message;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      message.insert(message.end(), batch[i].begin(), batch[i].end());
+      const bool last = i + 1 == batch.size();
+      if (!last && message.size() + batch[i + 1].size() <= kMaxAnswerMessageBytes) continue;
       // A broker that is gone does not stop us from serving.
-      if (co_await channel.Send(bytes, {})) break;
+      if (co_await channel.Send(message, {})) break;
+      message.clear();
     }
   }
 }

@@ -32,9 +32,10 @@ namespace pb = ::running_process::broker::v1;
 //
 // The broker's answer (HandoffAck in a RESPONSE, accepted or not with the
 // reason) is queued, and AnswerBroker() sends queued answers in batches,
-// `answer_delay` after the first of a batch: the client's first exchange
-// with us is not held up by our write to the broker nor by the broker
-// waking to read it, and a busy broker wakes once per batch. The control
+// `answer_delay` after the first of a batch, the frames back to back in one
+// channel message: the client's first exchange with us is not held up by
+// our write to the broker nor by the broker waking to read it, and a busy
+// broker wakes and reads once per batch. The control
 // channel is private to the broker that launched us, which is what
 // authenticates the offer. One executor; not thread-safe.
 class HandoffAcceptor {

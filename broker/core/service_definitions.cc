@@ -42,8 +42,8 @@ std::optional<std::string> CheckPath(const char* field, const std::string& value
 // The file's stamp, nullopt when there is no such file, or why it cannot
 // be a service definition.
 std::variant<std::monostate, platform::FileStamp, ServiceDefinitionError> StampCandidate(
-    const std::string& path) {
-  auto stamp = platform::StampFile(path, /*follow_symlinks=*/false);
+    platform::StampCache& stamps, const std::string& path) {
+  auto stamp = stamps.Stamp(path, /*follow_symlinks=*/false);
   if (!stamp) {
     if (stamp.error() == boost::system::errc::no_such_file_or_directory) return std::monostate();
     return Failure("service-definition I/O failed: " + stamp.error().message());
@@ -106,7 +106,7 @@ std::variant<pb::ServiceDefinition, ServiceDefinitionError> ServiceDefinitionSto
   if (!transport::IsValidServiceName(service_name)) {
     return Failure("invalid name " + Quoted(service_name) + ": not [a-z0-9-]{1,64}");
   }
-  boost::system::error_code dir_error = platform::CheckPrivateDirectory(directory_);
+  boost::system::error_code dir_error = stamps_->CheckPrivateDirectory(directory_);
   if (dir_error == boost::system::errc::no_such_file_or_directory) {
     return ServiceDefinitionError{true, "service-definition directory " + directory_ +
                                             " does not exist"};
@@ -118,7 +118,7 @@ std::variant<pb::ServiceDefinition, ServiceDefinitionError> ServiceDefinitionSto
 
   for (const char* suffix : {".servicedef.v2", ".servicedef"}) {
     const std::string path = (fs::path(directory_) / (service_name + suffix)).string();
-    auto stamped = StampCandidate(path);
+    auto stamped = StampCandidate(*stamps_, path);
     if (std::holds_alternative<std::monostate>(stamped)) continue;
     if (auto* error = std::get_if<ServiceDefinitionError>(&stamped)) return *error;
     const platform::FileStamp& stamp = std::get<platform::FileStamp>(stamped);

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <deque>
 #include <set>
+#include <span>
 #include <sstream>
 
 #include <boost/asio/as_tuple.hpp>
@@ -23,6 +24,7 @@
 #include "rp/platform/errors.h"
 #include "rp/platform/handle_channel.h"
 #include "rp/platform/host.h"
+#include "rp/platform/stamp_cache.h"
 #include "rp/platform/system.h"
 #include "rp/transport/endpoint_names.h"
 #include "rp/transport/envelope.h"
@@ -79,7 +81,8 @@ std::string ExecutableHash(const std::string& path) {
     std::string hash;
   };
   static std::map<std::string, Memo> memo;
-  auto stamp = platform::StampFile(path, /*follow_symlinks=*/true);
+  static platform::StampCache stamps;  // the broker is single-threaded
+  auto stamp = stamps.Stamp(path, /*follow_symlinks=*/true);
   if (!stamp) return "";
   if (auto it = memo.find(path); it != memo.end() && it->second.stamp == *stamp) {
     return it->second.hash;
@@ -427,15 +430,22 @@ asio::awaitable<void> BackendSupervisor::ReadControl(std::shared_ptr<Running> ba
       }
       break;  // closed: the exit watcher handles the rest
     }
-    auto decoded = transport::TryDecodeFrame(message->bytes);
-    if (!decoded || !*decoded) continue;
-    const pb::Frame& frame = (*decoded)->frame;
-    if (!transport::ValidateEnvelope(frame, pb::FRAME_KIND_EVENT, kBackendControlPayloadProtocol) &&
-        frame.request_id() == kIdleRequestId) {
-      Retire(backend);
-      continue;
+    // One message may carry several frames back to back (a backend sends
+    // its handoff answers in batches).
+    std::span<const std::uint8_t> rest(message->bytes);
+    while (!rest.empty() && !backend->exited) {
+      auto decoded = transport::TryDecodeFrame(rest);
+      if (!decoded || !*decoded) break;
+      rest = rest.subspan((*decoded)->consumed);
+      const pb::Frame& frame = (*decoded)->frame;
+      if (!transport::ValidateEnvelope(frame, pb::FRAME_KIND_EVENT,
+                                       kBackendControlPayloadProtocol) &&
+          frame.request_id() == kIdleRequestId) {
+        Retire(backend);
+        continue;
+      }
+      if (sink_) sink_(backend->info->key, frame);
     }
-    if (sink_) sink_(backend->info->key, frame);
   }
 }
 

@@ -57,6 +57,7 @@ BrokerServer::BrokerServer(asio::io_context& io, BrokerConfig config)
       router_(config_, supervisor_, handoff_) {
   supervisor_.set_metrics(&metrics_);
   supervisor_.set_events(&events_);
+  events_.EnableBatching(io.get_executor(), std::chrono::milliseconds(100));
   router_.set_definition_observer([this](const std::string& service, bool changed) {
     events_.Emit({changed ? pb::SERVICE_DEF_CHANGED : pb::SERVICE_DEF_LOADED, Severity::kInfo,
                   service, changed ? "service definition changed on disk" : "loaded"});
@@ -168,6 +169,7 @@ asio::awaitable<void> BrokerServer::Shutdown(std::chrono::milliseconds drain_dea
     co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
   }
   Log().info("stopped");
+  events_.Flush();
   if (on_stopped_) on_stopped_();
 }
 
@@ -265,6 +267,7 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
     hello_reply = MakeRefusedReply(refusals::MalformedFrame());
     reply = ReplyFrame(pb::Frame(), *hello_reply);
   } else if (request.payload_protocol() == transport::kAdminPayloadProtocol) {
+    events_.Flush();  // an operator looking now sees every event so far on disk
     BrokerSnapshot snapshot{"launch",
                             platform::CurrentProcessId(),
                             std::chrono::duration<double>(std::chrono::steady_clock::now() -

@@ -136,12 +136,38 @@ EventLog::EventLog(std::string state_dir, std::string broker_instance, std::uint
     : dir_((fs::path(state_dir) / "events").string()),
       path_(LifecycleLogPath(state_dir)),
       broker_instance_(std::move(broker_instance)),
-      max_bytes_(max_bytes) {
+      max_bytes_(max_bytes),
+      pid_(platform::CurrentProcessId()) {
   Open();
 }
 
 EventLog::~EventLog() {
+  Flush();
   if (file_) std::fclose(file_);
+}
+
+void EventLog::EnableBatching(boost::asio::any_io_executor executor,
+                              std::chrono::milliseconds delay) {
+  flush_timer_ = std::make_unique<boost::asio::steady_timer>(std::move(executor));
+  batch_delay_ = delay;
+}
+
+void EventLog::Flush() {
+  if (held_.empty()) return;
+  std::string bytes = std::move(held_);
+  held_.clear();
+  Append(bytes);
+}
+
+void EventLog::Append(const std::string& bytes) {
+  if (failed_ || !file_) return;
+  if (size_ + bytes.size() > max_bytes_) Rotate();
+  if (file_ && std::fwrite(bytes.data(), 1, bytes.size(), file_) == bytes.size()) {
+    size_ += bytes.size();
+  } else if (!failed_) {
+    Log().warn("lifecycle events are not recorded: writing {} failed", path_);
+    failed_ = true;
+  }
 }
 
 void EventLog::Open() {
@@ -177,7 +203,7 @@ void EventLog::Emit(LifecycleRecord record) {
       std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::system_clock::now().time_since_epoch())
           .count()));
-  event.set_pid(platform::CurrentProcessId());
+  event.set_pid(pid_);
   event.set_service_name(std::move(record.service));
   event.set_kind(record.kind);
   event.set_reason(std::move(record.reason));
@@ -188,14 +214,22 @@ void EventLog::Emit(LifecycleRecord record) {
   event.set_broker_instance(broker_instance_);
   const std::string bytes = EncodeLifecycleRecord(event);
 
-  if (!failed_ && file_) {
-    if (size_ + bytes.size() > max_bytes_) Rotate();
-    if (file_ && std::fwrite(bytes.data(), 1, bytes.size(), file_) == bytes.size()) {
-      size_ += bytes.size();
-    } else if (!failed_) {
-      Log().warn("lifecycle events are not recorded: writing {} failed", path_);
-      failed_ = true;
+  if (flush_timer_ && record.kind == pb::HELLO_ACCEPTED && !failed_) {
+    held_ += bytes;
+    if (held_.size() >= kBatchBytes) {
+      Flush();
+    } else if (!flush_armed_) {
+      flush_armed_ = true;
+      flush_timer_->expires_after(batch_delay_);
+      flush_timer_->async_wait([this](boost::system::error_code ec) {
+        if (ec) return;  // the log is being destroyed (it flushes itself)
+        flush_armed_ = false;
+        Flush();
+      });
     }
+  } else {
+    held_ += bytes;  // after anything held back, in emission order
+    Flush();
   }
   recent_.push_back(std::move(event));
   if (recent_.size() > kRecentEvents) recent_.pop_front();

@@ -1,12 +1,17 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <deque>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "broker_v1_manifest.pb.h"
 
@@ -36,10 +41,17 @@ struct LifecycleRecord {
 // dropped). The most recent events are also kept in memory for dump and
 // status. A log that cannot be written is reported once and then skipped:
 // events never stop the broker. Single-threaded.
+//
+// With EnableBatching(), HELLO_ACCEPTED records (one per connection, the
+// only high-rate kind) are held in memory and appended together: after
+// `delay`, once kBatchBytes have gathered, before any other event (which
+// is written at once, so the file keeps emission order), on Flush() and on
+// destruction. A crash can lose at most `delay` of accepted Hellos.
 class EventLog {
  public:
   static constexpr std::size_t kMaxRecordBytes = 512;
   static constexpr std::size_t kRecentEvents = 64;
+  static constexpr std::size_t kBatchBytes = 4096;
 
   EventLog(std::string state_dir, std::string broker_instance,
            std::uint64_t max_bytes = 4 << 20);
@@ -48,6 +60,9 @@ class EventLog {
   EventLog& operator=(const EventLog&) = delete;
 
   void Emit(LifecycleRecord record);
+  void EnableBatching(boost::asio::any_io_executor executor, std::chrono::milliseconds delay);
+  // Appends the records held back by batching.
+  void Flush();
 
   // The recent events, oldest first, each as a JSON object.
   std::vector<std::string> RecentJson() const;
@@ -56,6 +71,7 @@ class EventLog {
  private:
   void Open();
   void Rotate();
+  void Append(const std::string& bytes);
 
   std::string dir_;
   std::string path_;
@@ -64,7 +80,12 @@ class EventLog {
   std::FILE* file_ = nullptr;
   std::uint64_t size_ = 0;
   bool failed_ = false;
+  std::uint32_t pid_;
   std::deque<pb::LifecycleEvent> recent_;
+  std::string held_;  // batched records not yet appended
+  std::chrono::milliseconds batch_delay_{0};
+  std::unique_ptr<boost::asio::steady_timer> flush_timer_;  // set when batching
+  bool flush_armed_ = false;
 };
 
 // Encodes `event` as one log record (varint length + message), cutting

@@ -25,6 +25,17 @@ asio::any_io_executor LocalStream::get_executor() const {
 asio::awaitable<boost::system::result<std::size_t>> LocalStream::ReadSome(
     asio::mutable_buffer buffer) {
   if (!impl_) co_return error_code(asio::error::bad_descriptor);
+  // Bytes already here are taken without a trip through the event loop,
+  // kMaxEagerReads times in a row; then one read goes through the loop so
+  // a peer that never lets the buffer run dry cannot starve the others.
+  if (eager_reads_ < kMaxEagerReads) {
+    auto n = impl_->TryReadSome(buffer);
+    if (n || n.error() != asio::error::would_block) {
+      ++eager_reads_;
+      co_return n;
+    }
+  }
+  eager_reads_ = 0;
   co_return co_await impl_->ReadSome(buffer);
 }
 
@@ -64,8 +75,7 @@ asio::awaitable<error_code> ReadExactly(LocalStream& stream, asio::mutable_buffe
   std::size_t done = 0;
   error_code ec;
   while (done < buffer.size()) {
-    auto n = stream.TryReadSome(buffer + done);
-    if (!n && n.error() == asio::error::would_block) n = co_await stream.ReadSome(buffer + done);
+    auto n = co_await stream.ReadSome(buffer + done);  // eager where it can be
     if (!n) {
       ec = n.error();
       break;

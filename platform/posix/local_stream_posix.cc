@@ -4,6 +4,7 @@
 #include <sys/un.h>
 
 #include <cstring>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -30,21 +31,28 @@ error_code NonBlockingError() {
   return error_code(errno, system_category());
 }
 
-// A connected Unix domain stream socket driven by the io_context's reactor.
-// Transferable: ReleaseHandle() deregisters the fd from the reactor first
-// (asio's release() does EPOLL_CTL_DEL; close() would not while another
-// process holds the same open file description).
+// A connected Unix domain stream socket. Non-blocking reads and writes go
+// straight to the fd; the socket is registered with the io_context's
+// reactor only when an operation first has to wait, so a connection that
+// is read, answered and handed on at once (the broker's usual Hello) never
+// costs the reactor a system call. Transferable: ReleaseHandle()
+// deregisters the fd first (asio's release() does EPOLL_CTL_DEL; close()
+// would not while another process holds the same open file description).
 class UnixStream final : public LocalStream::Impl {
  public:
   explicit UnixStream(UnixSocket socket)
       : executor_(socket.get_executor()), socket_(std::move(socket)) {}
-  ~UnixStream() override { posix::CloseDeregistered(socket_); }
+  // `fd`: connected, non-blocking, owned from here on.
+  UnixStream(asio::any_io_executor executor, int fd)
+      : executor_(executor), socket_(executor), unregistered_fd_(fd) {}
+  ~UnixStream() override { Close(); }
 
-  bool is_open() const noexcept override { return socket_.is_open(); }
+  bool is_open() const noexcept override { return unregistered_fd_ >= 0 || socket_.is_open(); }
   asio::any_io_executor get_executor() const override { return executor_; }
 
   asio::awaitable<boost::system::result<std::size_t>> ReadSome(
       asio::mutable_buffer buffer) override {
+    if (error_code ec = Register()) co_return ec;
     auto [ec, n] = co_await socket_.async_read_some(buffer, kTuple);
     if (ec) co_return ec;
     co_return n;
@@ -52,6 +60,7 @@ class UnixStream final : public LocalStream::Impl {
 
   asio::awaitable<boost::system::result<std::size_t>> WriteSome(
       asio::const_buffer buffer) override {
+    if (error_code ec = Register()) co_return ec;
     auto [ec, n] = co_await socket_.async_write_some(buffer, kTuple);
     if (ec) co_return ec;
     co_return n;
@@ -61,7 +70,7 @@ class UnixStream final : public LocalStream::Impl {
     if (buffer.size() == 0) return std::size_t{0};
     ssize_t n;
     do {
-      n = ::recv(socket_.native_handle(), buffer.data(), buffer.size(), MSG_DONTWAIT);
+      n = ::recv(fd(), buffer.data(), buffer.size(), MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
     if (n == 0) return make_error_code(asio::error::eof);
     if (n < 0) return NonBlockingError();
@@ -72,8 +81,7 @@ class UnixStream final : public LocalStream::Impl {
     if (buffer.size() == 0) return std::size_t{0};
     ssize_t n;
     do {
-      n = ::send(socket_.native_handle(), buffer.data(), buffer.size(),
-                 MSG_DONTWAIT | posix::kSendFlags);
+      n = ::send(fd(), buffer.data(), buffer.size(), MSG_DONTWAIT | posix::kSendFlags);
     } while (n < 0 && errno == EINTR);
     if (n < 0) return NonBlockingError();
     return static_cast<std::size_t>(n);
@@ -81,12 +89,16 @@ class UnixStream final : public LocalStream::Impl {
 
   void Cancel() noexcept override {
     error_code ignored;
-    socket_.cancel(ignored);
+    if (socket_.is_open()) socket_.cancel(ignored);  // nothing waits on an unregistered fd
   }
-  void Close() noexcept override { posix::CloseDeregistered(socket_); }
+  void Close() noexcept override {
+    if (unregistered_fd_ >= 0) ::close(std::exchange(unregistered_fd_, -1));
+    posix::CloseDeregistered(socket_);
+  }
   bool is_transferable() const noexcept override { return true; }
 
   boost::system::result<PlatformHandle> ReleaseHandle() override {
+    if (unregistered_fd_ >= 0) return PlatformHandle(std::exchange(unregistered_fd_, -1));
     error_code ec;
     int fd = socket_.release(ec);
     if (ec) return ec;
@@ -94,8 +106,19 @@ class UnixStream final : public LocalStream::Impl {
   }
 
  private:
+  int fd() noexcept { return unregistered_fd_ >= 0 ? unregistered_fd_ : socket_.native_handle(); }
+
+  error_code Register() {
+    if (unregistered_fd_ < 0) return {};
+    error_code ec;
+    socket_.assign(asio::local::stream_protocol(), unregistered_fd_, ec);
+    if (!ec) unregistered_fd_ = -1;
+    return ec;
+  }
+
   asio::any_io_executor executor_;
   UnixSocket socket_;
+  int unregistered_fd_ = -1;
 };
 
 }  // namespace
@@ -108,12 +131,12 @@ LocalStream MakeUnixStream(UnixSocket socket) {
 }
 
 boost::system::result<LocalStream> WrapUnixFd(asio::any_io_executor executor, PlatformHandle fd) {
-  UnixSocket socket(executor);
-  error_code ec;
-  socket.assign(asio::local::stream_protocol(), fd.get(), ec);
-  if (ec) return ec;
-  (void)fd.release();
-  return MakeUnixStream(std::move(socket));
+  if (!fd.is_valid()) return make_error_code(asio::error::bad_descriptor);
+  // No O_NONBLOCK needed: direct reads and writes pass MSG_DONTWAIT, and
+  // asio makes the fd non-blocking itself when it registers it.
+  const int raw = fd.release();
+  DisableSigpipe(raw);
+  return LocalStream(std::make_unique<UnixStream>(std::move(executor), raw));
 }
 
 boost::system::result<LocalStream> AdoptUnixFd(asio::any_io_executor executor, PlatformHandle fd) {

@@ -154,6 +154,8 @@ boost::system::result<FileStamp> StampFile(const std::string& path, bool follow_
   if (rc != 0) return error_code(errno, system_category());
   FileStamp stamp;
   stamp.regular = S_ISREG(st.st_mode);
+  stamp.mode = static_cast<std::uint32_t>(st.st_mode);
+  stamp.owner = static_cast<std::uint32_t>(st.st_uid);
   stamp.size = static_cast<std::uint64_t>(st.st_size);
   stamp.modified_ns = posix::ModifiedNs(st);
   stamp.changed_ns = posix::ChangedNs(st);

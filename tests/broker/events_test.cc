@@ -5,6 +5,7 @@
 #include <iterator>
 #include <string>
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <gtest/gtest.h>
 
@@ -99,6 +100,51 @@ TEST(LifecycleEvents, EveryRecordFitsOneAtomicAppendAndReadsBack) {
   EXPECT_EQ(decoded[0].connection_id(), UINT64_MAX);
   EXPECT_FALSE(decoded[0].reason().empty());
   EXPECT_EQ(decoded[0].reason().find_first_not_of('r'), std::string::npos);
+}
+
+TEST(LifecycleEvents, AcceptedHellosAreBatchedWithoutReorderingOrLosingAny) {
+  TempDir dir;
+  boost::asio::io_context io;
+  auto read_log = [&](const broker::EventLog& log) {
+    std::ifstream in(log.path(), std::ios::binary);
+    return broker::DecodeLifecycleRecords(
+        std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+  };
+  auto hello = [](std::uint64_t id) {
+    return broker::LifecycleRecord{pb::HELLO_ACCEPTED, broker::Severity::kInfo, "echo",
+                                   "negotiated", {}, id};
+  };
+  {
+    broker::EventLog log(dir.path(), "launch");
+    log.EnableBatching(io.get_executor(), std::chrono::milliseconds(50));
+    log.Emit(hello(1));
+    log.Emit(hello(2));
+    EXPECT_TRUE(read_log(log).empty()) << "accepted Hellos wait for the batch";
+    // Any other kind is written at once, after what was held back.
+    log.Emit({pb::SPAWN, broker::Severity::kInfo, "echo", "ready", {}, 0});
+    auto events = read_log(log);
+    ASSERT_EQ(events.size(), 3u);
+    EXPECT_EQ(events[0].connection_id(), 1u);
+    EXPECT_EQ(events[1].connection_id(), 2u);
+    EXPECT_EQ(events[2].kind(), pb::SPAWN);
+    // A lone accepted Hello reaches the file once the delay has passed.
+    log.Emit(hello(3));
+    EXPECT_EQ(read_log(log).size(), 3u);
+    for (int i = 0; i < 200 && read_log(log).size() < 4; ++i) {
+      io.restart();
+      io.run_for(std::chrono::milliseconds(10));
+    }
+    ASSERT_EQ(read_log(log).size(), 4u);
+    EXPECT_EQ(read_log(log).back().connection_id(), 3u);
+    log.Emit(hello(4));  // held back when the log goes away
+  }
+  auto events = [&] {
+    std::ifstream in(broker::LifecycleLogPath(dir.path()), std::ios::binary);
+    return broker::DecodeLifecycleRecords(
+        std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>()));
+  }();
+  ASSERT_EQ(events.size(), 5u) << "the destructor writes what was held back";
+  EXPECT_EQ(events.back().connection_id(), 4u);
 }
 
 TEST(LifecycleEvents, TheLogIsBoundedByRotation) {

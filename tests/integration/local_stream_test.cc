@@ -116,6 +116,36 @@ TEST(LocalStream, TryReadAndTryWriteMoveOnlyWhatIsThereWithoutWaiting) {
   EXPECT_NE(broken.error(), asio::error::would_block);
 }
 
+TEST(LocalStream, ReadSomeTakesWaitingBytesAtOnceButStillLetsOthersRun) {
+  test::TempDir dir;
+  asio::io_context io;
+  auto listener = LocalListener::Bind(io.get_executor(), test::UniqueEndpointAddress(dir, "eager"));
+  ASSERT_TRUE(listener) << listener.error().message();
+  auto pair = RunAsync(io, ConnectPair(*listener));
+  constexpr int kBytes = 64;
+  ASSERT_FALSE(RunAsync(io, WriteAll(pair.client, asio::buffer(std::string(kBytes, 'e')))));
+  // A handler queued as the reader starts runs at the reader's first trip
+  // through the event loop; count the reads that completed before that.
+  int reads_before_other_ran = -1, reads = 0;
+  auto ok = RunAsync(io, [&]() -> asio::awaitable<bool> {
+    asio::post(io, [&] { reads_before_other_ran = reads; });
+    char byte;
+    for (; reads < kBytes; ++reads) {
+      auto n = co_await pair.server.stream.ReadSome(asio::buffer(&byte, 1));
+      if (!n || *n != 1) co_return false;
+    }
+    co_return true;
+  }());
+  EXPECT_TRUE(ok);
+  if (IsWindows()) {
+    // Pipes have no direct path: every read goes through the event loop.
+    EXPECT_EQ(reads_before_other_ran, 0);
+    return;
+  }
+  EXPECT_GT(reads_before_other_ran, 1) << "waiting bytes are read without suspending";
+  EXPECT_LT(reads_before_other_ran, kBytes) << "a busy stream must not starve other work";
+}
+
 TEST(LocalStream, CancelEndsAPendingReadWithOperationAborted) {
   test::TempDir dir;
   asio::io_context io;

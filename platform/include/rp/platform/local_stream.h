@@ -54,6 +54,8 @@ class LocalStream {
   boost::asio::any_io_executor get_executor() const;
 
   // Reads at least one byte (or fails). EOF is boost::asio::error::eof.
+  // Bytes that are already there are returned without suspending (up to
+  // kMaxEagerReads times in a row, then once through the event loop).
   boost::asio::awaitable<boost::system::result<std::size_t>> ReadSome(
       boost::asio::mutable_buffer buffer);
   // Writes at least one byte (or fails).
@@ -79,7 +81,9 @@ class LocalStream {
   boost::system::result<PlatformHandle> ReleaseHandle();
 
  private:
+  static constexpr int kMaxEagerReads = 16;
   std::unique_ptr<Impl> impl_;
+  int eager_reads_ = 0;
 };
 
 // A stream whose reads yield `bytes` first, then `stream`'s own: for a

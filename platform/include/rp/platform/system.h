@@ -69,6 +69,8 @@ boost::system::result<std::size_t> CountOpenHandlesOf(std::uint32_t pid);
 // as the file system can tell; an atomic replace always changes the stamp.
 struct FileStamp {
   bool regular = false;  // a regular file (not a directory, symlink, device)
+  std::uint32_t mode = 0;   // POSIX st_mode (0 on Windows)
+  std::uint32_t owner = 0;  // POSIX st_uid (0 on Windows)
   std::uint64_t size = 0;
   std::int64_t modified_ns = 0;
   std::int64_t changed_ns = 0;

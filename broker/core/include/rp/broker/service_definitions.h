@@ -3,6 +3,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -10,6 +11,7 @@
 #include <boost/system/error_code.hpp>
 
 #include "broker_v1_service_def.pb.h"
+#include "rp/platform/stamp_cache.h"
 #include "rp/platform/system.h"
 
 namespace rp::broker {
@@ -33,8 +35,9 @@ struct ServiceDefinitionError {
 // field 10 is skipped). Contents are re-read and re-validated whenever the
 // file's stamp (identity, size, times) changed, so an edit or an atomic
 // replace is seen by the next Hello; an unchanged file is served from
-// memory (a Hello costs three stat calls, not an open and a parse). Not
-// thread-safe.
+// memory. The stamps come from a platform::StampCache, so where the OS can
+// watch directories a Hello for an unchanged definition touches no file at
+// all. Not thread-safe.
 class ServiceDefinitionStore {
  public:
   explicit ServiceDefinitionStore(std::string directory) : directory_(std::move(directory)) {}
@@ -66,6 +69,7 @@ class ServiceDefinitionStore {
   };
   std::string directory_;
   mutable std::map<std::string, Loaded> loaded_;  // by file path; valid definitions only
+  std::shared_ptr<platform::StampCache> stamps_ = std::make_shared<platform::StampCache>();
   ReloadObserver observer_;
 };
 

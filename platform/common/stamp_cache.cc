@@ -1,0 +1,57 @@
+// Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
+#include "rp/platform/stamp_cache.h"
+
+#include <unordered_map>
+
+#include "common/directory_watch.h"
+
+namespace rp::platform {
+
+struct StampCache::Impl {
+  std::unique_ptr<DirectoryWatch> watch = DirectoryWatch::Create();
+  std::unordered_map<std::string, boost::system::result<FileStamp>> stamps;  // flag + path
+  std::unordered_map<std::string, boost::system::error_code> private_dirs;
+  std::uint64_t hits = 0;
+
+  void Sync() {
+    if (watch->TakeChanges()) {
+      stamps.clear();
+      private_dirs.clear();
+    }
+  }
+};
+
+StampCache::StampCache() : impl_(std::make_unique<Impl>()) {}
+StampCache::~StampCache() = default;
+
+std::uint64_t StampCache::hits() const { return impl_->hits; }
+
+boost::system::result<FileStamp> StampCache::Stamp(const std::string& path, bool follow_symlinks) {
+  if (!impl_->watch) return StampFile(path, follow_symlinks);
+  impl_->Sync();
+  std::string key = (follow_symlinks ? "F" : "L") + path;
+  if (auto it = impl_->stamps.find(key); it != impl_->stamps.end()) {
+    ++impl_->hits;
+    return it->second;
+  }
+  // Watch first, then stat: a change in between is reported, not missed.
+  const bool covered = impl_->watch->Cover(path, follow_symlinks);
+  auto stamp = StampFile(path, follow_symlinks);
+  if (covered) impl_->stamps.emplace(std::move(key), stamp);
+  return stamp;
+}
+
+boost::system::error_code StampCache::CheckPrivateDirectory(const std::string& path) {
+  if (!impl_->watch) return platform::CheckPrivateDirectory(path);
+  impl_->Sync();
+  if (auto it = impl_->private_dirs.find(path); it != impl_->private_dirs.end()) {
+    ++impl_->hits;
+    return it->second;
+  }
+  const bool covered = impl_->watch->Cover(path, /*follow_symlinks=*/false);
+  auto verdict = platform::CheckPrivateDirectory(path);
+  if (covered) impl_->private_dirs.emplace(path, verdict);
+  return verdict;
+}
+
+}  // namespace rp::platform
