@@ -24,6 +24,17 @@ ServiceDefinitionError Failure(std::string text) { return {false, std::move(text
 
 std::string Quoted(const std::string& s) { return "\"" + s + "\""; }
 
+// `directory` / `name` as std::filesystem joins them, without building paths
+// (this runs on every Hello).
+std::string JoinPath(const std::string& directory, const std::string& name) {
+  if (directory.empty()) return name;
+  const char last = directory.back();
+  if (last == '/' || last == static_cast<char>(fs::path::preferred_separator)) {
+    return directory + name;
+  }
+  return directory + static_cast<char>(fs::path::preferred_separator) + name;
+}
+
 std::optional<std::string> CheckPath(const char* field, const std::string& value,
                                      bool allow_empty) {
   if (value.empty()) {
@@ -106,6 +117,7 @@ std::variant<pb::ServiceDefinition, ServiceDefinitionError> ServiceDefinitionSto
   if (!transport::IsValidServiceName(service_name)) {
     return Failure("invalid name " + Quoted(service_name) + ": not [a-z0-9-]{1,64}");
   }
+  stamps_->Refresh();  // every change made before this Hello is seen
   boost::system::error_code dir_error = stamps_->CheckPrivateDirectory(directory_);
   if (dir_error == boost::system::errc::no_such_file_or_directory) {
     return ServiceDefinitionError{true, "service-definition directory " + directory_ +
@@ -117,7 +129,7 @@ std::variant<pb::ServiceDefinition, ServiceDefinitionError> ServiceDefinitionSto
   if (dir_error) return Failure("service-definition I/O failed: " + dir_error.message());
 
   for (const char* suffix : {".servicedef.v2", ".servicedef"}) {
-    const std::string path = (fs::path(directory_) / (service_name + suffix)).string();
+    const std::string path = JoinPath(directory_, service_name + suffix);
     auto stamped = StampCandidate(*stamps_, path);
     if (std::holds_alternative<std::monostate>(stamped)) continue;
     if (auto* error = std::get_if<ServiceDefinitionError>(&stamped)) return *error;

@@ -82,6 +82,7 @@ std::string ExecutableHash(const std::string& path) {
   };
   static std::map<std::string, Memo> memo;
   static platform::StampCache stamps;  // the broker is single-threaded
+  stamps.Refresh();
   auto stamp = stamps.Stamp(path, /*follow_symlinks=*/true);
   if (!stamp) return "";
   if (auto it = memo.find(path); it != memo.end() && it->second.stamp == *stamp) {

@@ -68,8 +68,9 @@ asio::awaitable<HelloRouter::Routed> HelloRouter::RouteDecoded(const pb::Frame& 
   negotiated->set_keepalive_interval_secs(NegotiatedKeepalive(hello));
   const std::uint64_t connection_id = next_connection_id_++;
   negotiated->set_connection_id(connection_id);
-  auto labels = definition.labels();
-  bool service_enabled = !(labels.count("handoff.enabled") && labels["handoff.enabled"] == "false");
+  const auto& labels = definition.labels();
+  auto handoff_label = labels.find("handoff.enabled");
+  bool service_enabled = handoff_label == labels.end() || handoff_label->second != "false";
   auto plan = handoff_.Prepare((hello.client_capabilities() & transport::kCapHandlePassing) != 0,
                                service_enabled, fd_pressure, *backend, connection_id);
   if (plan) {

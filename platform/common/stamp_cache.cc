@@ -13,8 +13,8 @@ struct StampCache::Impl {
   std::unordered_map<std::string, boost::system::error_code> private_dirs;
   std::uint64_t hits = 0;
 
-  void Sync() {
-    if (watch->TakeChanges()) {
+  void Refresh() {
+    if (watch && watch->TakeChanges()) {
       stamps.clear();
       private_dirs.clear();
     }
@@ -26,9 +26,10 @@ StampCache::~StampCache() = default;
 
 std::uint64_t StampCache::hits() const { return impl_->hits; }
 
+void StampCache::Refresh() { impl_->Refresh(); }
+
 boost::system::result<FileStamp> StampCache::Stamp(const std::string& path, bool follow_symlinks) {
   if (!impl_->watch) return StampFile(path, follow_symlinks);
-  impl_->Sync();
   std::string key = (follow_symlinks ? "F" : "L") + path;
   if (auto it = impl_->stamps.find(key); it != impl_->stamps.end()) {
     ++impl_->hits;
@@ -43,7 +44,6 @@ boost::system::result<FileStamp> StampCache::Stamp(const std::string& path, bool
 
 boost::system::error_code StampCache::CheckPrivateDirectory(const std::string& path) {
   if (!impl_->watch) return platform::CheckPrivateDirectory(path);
-  impl_->Sync();
   if (auto it = impl_->private_dirs.find(path); it != impl_->private_dirs.end()) {
     ++impl_->hits;
     return it->second;

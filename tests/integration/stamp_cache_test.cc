@@ -27,6 +27,7 @@ bool CanWatch() { return CurrentOs() == OsFlavor::kLinux; }
 void ExpectFresh(StampCache& cache, const std::string& path, bool hit, const char* step) {
   SCOPED_TRACE(step);
   const auto before = cache.hits();
+  cache.Refresh();
   auto cached = cache.Stamp(path, /*follow_symlinks=*/false);
   auto fresh = StampFile(path, /*follow_symlinks=*/false);
   ASSERT_EQ(cached.has_value(), fresh.has_value());
@@ -55,6 +56,8 @@ TEST(StampCache, AnswersFromMemoryUntilTheFileOrItsDirectoryChanges) {
   ExpectFresh(cache, path, false, "replaced by rename");
   fs::permissions(path, fs::perms::owner_read);
   ExpectFresh(cache, path, false, "permissions changed");
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);  // Windows: removable
+  ExpectFresh(cache, path, false, "permissions changed back");
   fs::remove(path);
   ExpectFresh(cache, path, false, "removed");
 }
@@ -83,13 +86,17 @@ TEST(StampCache, PrivateDirectoryVerdictFollowsPermissionChanges) {
   fs::create_directory(sub);
   fs::permissions(sub, fs::perms::owner_all, fs::perm_options::replace);
   StampCache cache;
-  EXPECT_FALSE(cache.CheckPrivateDirectory(sub));
-  EXPECT_FALSE(cache.CheckPrivateDirectory(sub));
+  auto check = [&] {
+    cache.Refresh();
+    return cache.CheckPrivateDirectory(sub);
+  };
+  EXPECT_FALSE(check());
+  EXPECT_FALSE(check());
   if (CurrentOs() == OsFlavor::kWindows) return;  // ACLs, not mode bits
   fs::permissions(sub, fs::perms::owner_all | fs::perms::others_read, fs::perm_options::replace);
-  EXPECT_TRUE(cache.CheckPrivateDirectory(sub)) << "opened to others: no longer private";
+  EXPECT_TRUE(check()) << "opened to others: no longer private";
   fs::permissions(sub, fs::perms::owner_all, fs::perm_options::replace);
-  EXPECT_FALSE(cache.CheckPrivateDirectory(sub));
+  EXPECT_FALSE(check());
 }
 
 }  // namespace

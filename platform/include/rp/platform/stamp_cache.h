@@ -15,12 +15,13 @@ namespace rp::platform {
 // has seen before without touching them, for as long as nothing that could
 // change the answer has happened: on Linux it watches (inotify) the
 // directory holding each path and every ancestor of it, and forgets every
-// cached answer on any event there. Each call first takes the events
-// queued so far (one non-blocking read), so a change that completed before
-// the call is always seen, the same as with a fresh stat. Where nothing can
-// be watched (macOS, Windows, watch limits, relative paths, a symlink as
-// the last component when following links) every call goes to the file
-// system. Not thread-safe.
+// cached answer on any event there. Refresh() takes the events queued so
+// far (one non-blocking read); answers are then what a fresh stat would
+// have said at that moment or later, so a caller that refreshes once per
+// request sees every change that completed before the request. Where
+// nothing can be watched (macOS, Windows, watch limits, relative paths, a
+// symlink as the last component when following links) every call goes to
+// the file system. Not thread-safe.
 class StampCache {
  public:
   StampCache();
@@ -28,6 +29,7 @@ class StampCache {
   StampCache(const StampCache&) = delete;
   StampCache& operator=(const StampCache&) = delete;
 
+  void Refresh();
   boost::system::result<FileStamp> Stamp(const std::string& path, bool follow_symlinks);
   boost::system::error_code CheckPrivateDirectory(const std::string& path);
 
