@@ -273,7 +273,7 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
                             std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                                           kStarted)
                                 .count(),
-                            !fd_pressure_ && !stopping_,
+                            !fd_pressure_ && !stopping_ && !refuse_hellos_,
                             fd_pressure_,
                             open_connections_,
                             supervisor_.Snapshot(),
@@ -287,9 +287,12 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
                             events_.RecentJson(),
                             config_.manifest_dir};
     reply = HandleAdminFrame(request, snapshot, [this](std::chrono::milliseconds drain) {
+      // Hellos from now on are refused, even one already waiting to be
+      // accepted; the drain itself starts after this reply is on its way.
+      refuse_hellos_ = true;
       asio::post(io_, [this, drain] { Stop(drain); });
     });
-  } else if (stopping_) {
+  } else if (stopping_ || refuse_hellos_) {
     hello_reply = MakeRefusedReply(refusals::ShuttingDown());
     reply = ReplyFrame(request, *hello_reply);
   } else if (fd_pressure_) {

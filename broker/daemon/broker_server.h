@@ -79,6 +79,7 @@ class BrokerServer {
   platform::DescriptorReserve reserve_;
   std::function<void()> on_stopped_;
   bool stopping_ = false;
+  bool refuse_hellos_ = false;  // a shutdown verb was answered; Stop() follows
   bool fd_pressure_ = false;
   int accepts_since_pressure_ = 0;
   std::uint64_t open_connections_ = 0;
