@@ -2,9 +2,12 @@
 // Connection handoff with real processes: the broker hands each capable
 // client's Hello connection to the backend it launched; every failure
 // leaves the client on backend_pipe, and nothing leaks in any process.
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 
 #include "broker/broker_fixture.h"
@@ -215,6 +218,55 @@ TEST(Handoff, RepeatedHandoffsLeaveBrokerAndBackendHandleCountsUnchanged) {
   }
   EXPECT_EQ(SettleTo(broker, broker_before, broker_count), broker_before) << "broker leaked";
   EXPECT_EQ(SettleTo(broker, backend_before, backend_count), backend_before) << "backend leaked";
+  EXPECT_EQ(broker.Shutdown(), 0);
+}
+
+// The value of an unlabelled counter sample in the broker's metrics.
+std::uint64_t Counter(BrokerUnderTest& broker, const std::string& sample) {
+  auto metrics = broker.Admin(pb::ADMIN_VERB_METRICS);
+  if (!metrics) return 0;
+  const std::string& body = metrics->body();
+  const auto at = body.find("\n" + sample + " ");
+  if (at == std::string::npos) return 0;
+  return std::stoull(body.substr(at + sample.size() + 2));
+}
+
+TEST(Handoff, AnswersTheBackendBatchesAreEachCountedAsCompleted) {
+  BrokerUnderTest broker;
+  broker.Start();
+  broker.InstallService("echo");
+  ASSERT_TRUE(std::holds_alternative<client::Connection>(ConnectThrough(broker)));  // launch
+  // Concurrent handoffs: the backend answers them together (frames back to
+  // back in one control message), and the broker must take every frame.
+  constexpr int kClients = 8;
+  client::ClearHelloSkipCache();
+  int handed_off = RunAsync(broker.io(), [&]() -> asio::awaitable<int> {
+    auto ex = co_await asio::this_coro::executor;
+    int done = 0, passed = 0;
+    asio::steady_timer all(ex, asio::steady_timer::time_point::max());
+    for (int i = 0; i < kClients; ++i) {
+      asio::co_spawn(ex, [&]() -> asio::awaitable<void> {
+        client::ConnectOptions options;
+        options.broker_endpoint = broker.endpoint();
+        options.use_hello_skip_cache = false;
+        auto c = co_await client::Connect("echo", "1.0.0", options);
+        if (auto* connection = std::get_if<client::Connection>(&c)) {
+          passed += connection->route == client::Route::kHandlePassed;
+        }
+        if (++done == kClients) all.cancel();
+      }, asio::detached);
+    }
+    co_await all.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_return passed;
+  }(), 30s);
+  ASSERT_EQ(handed_off, kClients);
+  std::uint64_t completions = 0;
+  for (int i = 0; i < 200 && completions < kClients + 1; ++i) {
+    asio::steady_timer(broker.io(), 10ms).wait();  // answers go out about 1 ms after the offer
+    completions = Counter(broker, "running_process_broker_v1_handoff_completions_total");
+  }
+  EXPECT_EQ(completions, kClients + 1u);
+  EXPECT_EQ(Counter(broker, "running_process_broker_v1_handoff_attempts_total"), kClients + 1u);
   EXPECT_EQ(broker.Shutdown(), 0);
 }
 
