@@ -18,6 +18,9 @@
 // with 4 clients, and the CPU time per connection of the broker, the
 // backend and this client is read from the OS.
 //   rp-broker-bench [rounds]     default 2000 per route and concurrency
+//   rp-broker-bench rounds ROUTE [clients]
+//       only ROUTE (reconnect, handoff or serial), for profiling: latency
+//       and CPU per connection of that route alone
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -185,9 +188,13 @@ asio::awaitable<bool> MeasureLatency(const std::string& endpoint, int clients, i
 }
 
 // `connections` connections of one mode, one after another.
-asio::awaitable<void> RouteLoop(std::string endpoint, Mode mode, int connections, bool& failed) {
+// Latencies go to `micros` when given.
+asio::awaitable<void> RouteLoop(std::string endpoint, Mode mode, int connections, bool& failed,
+                                std::vector<double>* micros = nullptr) {
   for (int i = 0; i < connections && !failed; ++i) {
-    if (co_await Once(endpoint, mode) < 0) failed = true;
+    double sample = co_await Once(endpoint, mode);
+    if (sample < 0) failed = true;
+    if (micros) micros->push_back(sample);
   }
 }
 
@@ -254,10 +261,71 @@ asio::awaitable<bool> MeasureCpu(const std::string& endpoint, const CpuSubjects&
   co_return true;
 }
 
+// One route alone (for profiling): latency, then CPU per connection.
+asio::awaitable<bool> MeasureAlone(const std::string& endpoint, const CpuSubjects& subjects,
+                                   Mode mode, int clients, int connections) {
+  asio::any_io_executor executor = co_await asio::this_coro::executor;
+  bool failed = false;
+  int running = clients;
+  std::vector<double> micros;
+  asio::steady_timer all_done(executor, Clock::time_point::max());
+  auto before = CpuMicros(subjects);
+  for (int c = 0; c < clients; ++c) {
+    auto finished = [&](std::exception_ptr) {
+      if (--running == 0) all_done.cancel();
+    };
+    asio::co_spawn(executor, RouteLoop(endpoint, mode, connections / clients, failed, &micros),
+                   finished);
+  }
+  co_await all_done.async_wait(asio::as_tuple(asio::use_awaitable));
+  auto after = CpuMicros(subjects);
+  if (failed) co_return false;
+  Stats stats = Summarize(micros);
+  std::printf("%s alone, %d client%s, %zu connections: P50 %.1f us, P99 %.1f us, mean %.1f us\n",
+              ModeName(mode), clients, clients == 1 ? "" : "s", micros.size(), stats.p50,
+              stats.p99, stats.mean);
+  if (before && after) {
+    const double n = static_cast<double>(micros.size());
+    std::printf("CPU per connection: broker %.1f us, backend %.1f us, client %.1f us\n",
+                ((*after)[0] - (*before)[0]) / n, ((*after)[1] - (*before)[1]) / n,
+                ((*after)[2] - (*before)[2]) / n);
+  }
+  co_return true;
+}
+
+CpuSubjects Subjects(std::uint32_t broker, const fs::path& manifest_dir) {
+  return {broker, EchoBackendPid(manifest_dir), rp::platform::CurrentProcessId()};
+}
+
+// Everything, or only one route when `only` is set.
+asio::awaitable<bool> Measure(std::string endpoint, CpuSubjects subjects, int rounds,
+                              std::optional<Mode> only, int only_clients) {
+  if (only) co_return co_await MeasureAlone(endpoint, subjects, *only, only_clients, rounds);
+  if (!co_await MeasureLatency(endpoint, 1, rounds)) co_return false;
+  if (!co_await MeasureLatency(endpoint, 4, rounds * 4)) co_return false;
+  for (int clients : {1, 4}) {
+    if (!co_await MeasureCpu(endpoint, subjects, clients, rounds)) co_return false;
+  }
+  co_return true;
+}
+
 }  // namespace
+
+std::optional<Mode> ModeFromArg(std::string_view arg) {
+  if (arg == "reconnect") return Mode::kReconnect;
+  if (arg == "handoff") return Mode::kHandoff;
+  if (arg == "serial") return Mode::kHandoffSerial;
+  return std::nullopt;
+}
 
 int main(int argc, char** argv) {
   int rounds = argc > 1 ? std::max(40, std::atoi(argv[1])) : 2000;
+  std::optional<Mode> only = argc > 2 ? ModeFromArg(argv[2]) : std::nullopt;
+  const int only_clients = argc > 3 ? std::max(1, std::atoi(argv[3])) : 1;
+  if (argc > 2 && !only) {
+    std::fprintf(stderr, "usage: rp-broker-bench [rounds [reconnect|handoff|serial [clients]]]\n");
+    return 2;
+  }
   fs::path here = fs::path(rp::platform::CurrentExecutablePath().value()).parent_path();
   const bool windows = rp::platform::CurrentOs() == rp::platform::OsFlavor::kWindows;
   std::string exe = windows ? ".exe" : "";
@@ -286,7 +354,9 @@ int main(int argc, char** argv) {
                            "broker.log");
   if (!install || !served) return 1;
   int rc = 1;
-  asio::co_spawn(io, [&]() -> asio::awaitable<int> {
+  // Named: the coroutine refers to the closure's captures, so the closure
+  // must outlive it (a temporary would die when co_spawn returns).
+  auto bench = [&]() -> asio::awaitable<int> {
     co_await install->Wait();
     asio::steady_timer pause(io);
     bool up = false;
@@ -301,15 +371,12 @@ int main(int argc, char** argv) {
     if (!up) co_return 1;
     std::printf("rp-broker-bench on %s: Connect + 1-byte echo through running-process-broker-v1\n",
                 windows ? "Windows" : "POSIX");
-    if (!co_await MeasureLatency(endpoint, 1, rounds)) co_return 1;
-    if (!co_await MeasureLatency(endpoint, 4, rounds * 4)) co_return 1;
-    CpuSubjects subjects{served->pid(), EchoBackendPid(dir / "manifests"),
-                         rp::platform::CurrentProcessId()};
-    for (int clients : {1, 4}) {
-      if (!co_await MeasureCpu(endpoint, subjects, clients, rounds)) co_return 1;
-    }
+    const CpuSubjects subjects = Subjects(served->pid(), dir / "manifests");
+    const bool measured = co_await Measure(endpoint, subjects, rounds, only, only_clients);
+    if (!measured) co_return 1;
     co_return 0;
-  }(), [&](std::exception_ptr e, int value) { rc = e ? 1 : value; });
+  };
+  asio::co_spawn(io, bench(), [&](std::exception_ptr e, int value) { rc = e ? 1 : value; });
   io.run_for(std::chrono::minutes(20));
   // A graceful stop lets the broker stop the echo backend it launched.
   io.restart();
