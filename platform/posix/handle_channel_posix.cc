@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/channel_wire.h"
+#include "posix/channel_inbox.h"
 #include "posix/posix_compat.h"
 #include "posix/unix_stream.h"
 #include "rp/platform/errors.h"
@@ -30,15 +31,11 @@ namespace {
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kControlBytes = CMSG_SPACE(sizeof(int) * HandleChannel::kMaxHandlesPerMessage);
 
-// What one receive has collected so far: handles from every SCM_RIGHTS
-// block seen, and whether the kernel truncated any control data.
-struct Inbox {
+// The fds in `msg`'s control data, now owned; `truncated` when the kernel
+// cut the control data (MSG_CTRUNC: it closed what did not fit).
+std::vector<PlatformHandle> TakeHandles(msghdr& msg, bool& truncated) {
   std::vector<PlatformHandle> handles;
-  bool truncated = false;
-};
-
-void CollectHandles(msghdr& msg, Inbox& inbox) {
-  if (msg.msg_flags & MSG_CTRUNC) inbox.truncated = true;
+  truncated = (msg.msg_flags & MSG_CTRUNC) != 0;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     std::size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -47,9 +44,10 @@ void CollectHandles(msghdr& msg, Inbox& inbox) {
       int fd;
       std::memcpy(&fd, data + i * sizeof(int), sizeof(int));
       if (!posix::kRecvSetsCloexec) posix::SetCloexec(fd);
-      inbox.handles.emplace_back(fd);
+      handles.emplace_back(fd);
     }
   }
+  return handles;
 }
 
 }  // namespace
@@ -110,25 +108,33 @@ class HandleChannel::Impl {
     co_return error_code();
   }
 
+  // Takes as much as the socket has (see ChannelInbox), so messages that
+  // arrived together cost one system call.
   asio::awaitable<boost::system::result<ChannelMessage>> Receive(std::size_t max_bytes) {
-    Inbox inbox;
-    std::array<std::uint8_t, ChannelHeader::kSize> head{};
-    if (error_code ec = co_await ReceiveExactly(head.data(), head.size(), inbox)) co_return ec;
-    ChannelHeader header = ChannelHeader::Decode(head);
-    if (error_code ec = header.Check(max_bytes, kMaxHandlesPerMessage)) co_return ec;
-    ChannelMessage message;
-    message.bytes.resize(header.byte_count);
-    if (error_code ec = co_await ReceiveExactly(message.bytes.data(), message.bytes.size(), inbox)) {
-      co_return ec;
+    for (;;) {
+      if (auto next = inbox_.Next(max_bytes)) co_return std::move(*next);
+      std::span<std::uint8_t> space = inbox_.ReadSpace(max_bytes);
+      iovec iov{space.data(), space.size()};
+      alignas(cmsghdr) unsigned char control[kControlBytes];
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      ssize_t n = ::recvmsg(socket_.native_handle(), &msg, posix::kRecvFlags);
+      if (n > 0) {
+        bool truncated = false;
+        std::vector<PlatformHandle> handles = TakeHandles(msg, truncated);
+        inbox_.Commit(static_cast<std::size_t>(n), std::move(handles), truncated);
+        continue;
+      }
+      // EOF anywhere (even before the first byte) is asio::error::eof.
+      if (n == 0) co_return error_code(asio::error::eof);
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) co_return error_code(errno, system_category());
+      auto [ec] = co_await socket_.async_wait(UnixSocket::wait_read, kTuple);
+      if (ec) co_return ec;
     }
-    // The whole message is consumed, so the channel stays usable after a
-    // rejection; the handles that did arrive are closed with `inbox`.
-    if (inbox.truncated) co_return make_error_code(Error::kControlDataTruncated);
-    if (inbox.handles.size() != header.handle_count) {
-      co_return make_error_code(Error::kHandleCountMismatch);
-    }
-    message.handles = std::move(inbox.handles);
-    co_return message;
   }
 
   void Cancel() noexcept {
@@ -138,34 +144,8 @@ class HandleChannel::Impl {
   void Close() noexcept { posix::CloseDeregistered(socket_); }
 
  private:
-  // Reads exactly `len` bytes with recvmsg(), collecting any handles. EOF
-  // anywhere (even before the first byte) is asio::error::eof.
-  asio::awaitable<error_code> ReceiveExactly(std::uint8_t* out, std::size_t len, Inbox& inbox) {
-    std::size_t got = 0;
-    while (got < len) {
-      iovec iov{out + got, len - got};
-      alignas(cmsghdr) unsigned char control[kControlBytes];
-      msghdr msg{};
-      msg.msg_iov = &iov;
-      msg.msg_iovlen = 1;
-      msg.msg_control = control;
-      msg.msg_controllen = sizeof(control);
-      ssize_t n = ::recvmsg(socket_.native_handle(), &msg, posix::kRecvFlags);
-      if (n > 0) {
-        CollectHandles(msg, inbox);
-        got += static_cast<std::size_t>(n);
-        continue;
-      }
-      if (n == 0) co_return error_code(asio::error::eof);
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) co_return error_code(errno, system_category());
-      auto [ec] = co_await socket_.async_wait(UnixSocket::wait_read, kTuple);
-      if (ec) co_return ec;
-    }
-    co_return error_code();
-  }
-
   UnixSocket socket_;
+  posix::ChannelInbox inbox_{posix::kReadsMaySpanFdMessages};
 };
 
 HandleChannel::HandleChannel() noexcept = default;

@@ -69,6 +69,16 @@ inline constexpr int kSendFlags = MSG_NOSIGNAL;
 inline constexpr int kSendFlags = 0;
 #endif
 
+// Whether one recvmsg(2) on a stream socket may return bytes of several
+// sendmsg(2) calls when fds came with them: Linux ends a read right after
+// the data that carried fds; BSD kernels (macOS) start a read with them and
+// may read on, so there reads stop at message boundaries (ChannelInbox).
+#if defined(__linux__)
+inline constexpr bool kReadsMaySpanFdMessages = true;
+#else
+inline constexpr bool kReadsMaySpanFdMessages = false;
+#endif
+
 // Flags for recvmsg(2) so that received fds are close-on-exec at once.
 #if defined(MSG_CMSG_CLOEXEC)
 inline constexpr int kRecvFlags = MSG_CMSG_CLOEXEC;

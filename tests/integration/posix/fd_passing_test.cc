@@ -2,6 +2,8 @@
 // POSIX-only cases that craft raw SCM_RIGHTS messages with sendmsg(2), to
 // prove HandleChannel rejects what our own sender never produces.
 #include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -121,6 +123,68 @@ TEST_F(RawChannelTest, OversizeMessageIsRefusedFromTheHeader) {
   EXPECT_EQ(rejected.error(), make_error_code(Error::kMessageTooLarge));
   ExpectNoLeakAfterClosingFixtures();
 }
+
+// The inode a descriptor refers to, to tell which payload a handle is.
+ino_t InodeOf(int fd) {
+  struct stat st {};
+  return ::fstat(fd, &st) == 0 ? st.st_ino : 0;
+}
+
+TEST_F(RawChannelTest, MessagesQueuedTogetherKeepTheirOwnHandles) {
+  const std::vector<std::pair<std::string, std::vector<int>>> sent = {
+      {"a", {}},
+      {"bb", {payload_a_.get()}},
+      {"ccc", {}},
+      {"dddd", {payload_b_.get(), payload_a_.get()}},
+      {"eeeee", {payload_b_.get()}},
+      {"", {}}};
+  for (const auto& [body, fds] : sent) {
+    SendRaw(raw_.get(), static_cast<std::uint32_t>(fds.size()), body, fds);
+  }
+  for (const auto& [body, fds] : sent) {
+    auto got = RunAsync(io_, channel_.Receive());
+    ASSERT_TRUE(got) << body << ": " << got.error().message();
+    EXPECT_EQ(std::string(got->bytes.begin(), got->bytes.end()), body);
+    ASSERT_EQ(got->handles.size(), fds.size()) << body;
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      EXPECT_EQ(InodeOf(got->handles[i].get()), InodeOf(fds[i])) << body << " handle " << i;
+    }
+  }
+  ExpectNoLeakAfterClosingFixtures();
+}
+
+#if defined(__linux__)
+TEST_F(RawChannelTest, OneReadTakesEveryMessageUpToTheOneWithHandles) {
+  // A second descriptor for the receiving socket, to see its queue.
+  auto ends = HandleChannel::CreatePair();
+  ASSERT_TRUE(ends);
+  PlatformHandle sender = std::move(ends->first);
+  PlatformHandle watch(::dup(ends->second.get()));
+  auto channel = HandleChannel::Open(io_.get_executor(), std::move(ends->second));
+  ASSERT_TRUE(channel);
+  SendRaw(sender.get(), 0, "one", {});
+  SendRaw(sender.get(), 0, "two", {});
+  SendRaw(sender.get(), 1, "three", {payload_a_.get()});
+  SendRaw(sender.get(), 0, "four", {});
+  auto first = RunAsync(io_, channel->Receive());
+  ASSERT_TRUE(first);
+  EXPECT_EQ(std::string(first->bytes.begin(), first->bytes.end()), "one");
+  // "two" and "three" came with the same read; only "four" is still queued.
+  int queued = -1;
+  ASSERT_EQ(::ioctl(watch.get(), FIONREAD, &queued), 0);
+  EXPECT_EQ(queued, static_cast<int>(ChannelHeader::kSize + 4));
+  for (const char* expected : {"two", "three", "four"}) {
+    auto got = RunAsync(io_, channel->Receive());
+    ASSERT_TRUE(got) << expected;
+    EXPECT_EQ(std::string(got->bytes.begin(), got->bytes.end()), expected);
+    EXPECT_EQ(got->handles.size(), std::string(expected) == "three" ? 1u : 0u);
+  }
+  channel->Close();
+  watch.reset();
+  sender.reset();
+  ExpectNoLeakAfterClosingFixtures();
+}
+#endif
 
 TEST_F(RawChannelTest, ReceivedHandlesAreCloseOnExec) {
   SendRaw(raw_.get(), 1, "", {payload_a_.get()});
