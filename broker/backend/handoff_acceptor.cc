@@ -117,7 +117,8 @@ asio::awaitable<std::optional<platform::LocalStream>> HandoffAcceptor::Accept(
   std::optional<platform::LocalStream> stream;
   if (detail.empty()) {
     Remember(offer.token());
-    auto adopted = platform::LocalStream::Adopt(executor_, std::move(handles[0]));
+    // The broker that accepted it sent it over our private channel.
+    auto adopted = platform::LocalStream::AdoptVouched(executor_, std::move(handles[0]));
     if (!adopted) {
       detail = "cannot adopt the connection: " + adopted.error().message();
     } else {

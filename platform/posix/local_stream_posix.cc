@@ -199,4 +199,10 @@ boost::system::result<LocalStream> LocalStream::Adopt(asio::any_io_executor exec
   return posix::AdoptUnixFd(std::move(executor), std::move(connected));
 }
 
+boost::system::result<LocalStream> LocalStream::AdoptVouched(asio::any_io_executor executor,
+                                                             PlatformHandle connected) {
+  if (!connected.is_valid()) return error_code(asio::error::bad_descriptor);
+  return posix::WrapUnixFd(std::move(executor), std::move(connected));
+}
+
 }  // namespace rp::platform

@@ -247,4 +247,9 @@ result<LocalStream> LocalStream::Adopt(asio::any_io_executor executor, PlatformH
   return LocalStream(std::move(*impl));
 }
 
+result<LocalStream> LocalStream::AdoptVouched(asio::any_io_executor executor,
+                                              PlatformHandle connected) {
+  return Adopt(std::move(executor), std::move(connected));  // one cheap check
+}
+
 }  // namespace rp::platform

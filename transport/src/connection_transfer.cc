@@ -21,15 +21,19 @@ asio::awaitable<error_code> SendConnection(platform::HandleChannel& channel,
   // GCC 12 destroys those twice (seen here; also https://github.com/equeim/tremotesf2/pull/551).
   platform::HandleChannel::BytesBuilder build =
       [&](std::span<const std::uint64_t> peer_values) -> std::vector<std::uint8_t> {
-    pb::Frame copy = frame;
-    if (fill_handle_value) {
+    // Only Windows has a value to fill in (POSIX peers get zeros, which is
+    // what the offer already says).
+    const bool fill = fill_handle_value && !peer_values.empty() && peer_values[0] != 0;
+    pb::Frame copy;
+    if (fill) {
+      copy = frame;
       pb::HandoffOffer offer;
       if (offer.ParseFromString(copy.payload())) {
-        offer.set_handle_value(peer_values.empty() ? 0 : peer_values[0]);
+        offer.set_handle_value(peer_values[0]);
         copy.set_payload(SerializeDeterministic(offer));
       }
     }
-    auto framed = EncodeFrame(copy);
+    auto framed = EncodeFrame(fill ? copy : frame);
     if (!framed) {
       encode_error = make_error_code(platform::Error::kMessageTooLarge);
       return {};

@@ -49,6 +49,11 @@ class LocalStream {
   // process). The handle is validated to be a stream socket / pipe.
   static boost::system::result<LocalStream> Adopt(boost::asio::any_io_executor executor,
                                                   PlatformHandle connected);
+  // Like Adopt, for a handle whose kind the sender vouches for: one that
+  // came over our private HandleChannel from the process that accepted it
+  // (a handoff). POSIX skips the validating system calls.
+  static boost::system::result<LocalStream> AdoptVouched(boost::asio::any_io_executor executor,
+                                                         PlatformHandle connected);
 
   bool is_open() const noexcept;
   boost::asio::any_io_executor get_executor() const;
