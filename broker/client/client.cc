@@ -182,10 +182,12 @@ void ArmDeadline(const std::shared_ptr<HelloAttempt>& attempt, Clock::time_point
 }
 
 // Writes the Hello frame, with `early_data` right behind it in the same
-// write, and reads and checks the reply.
+// write, and reads and checks the reply. `reader` keeps what arrived after
+// the reply (a handoff's ready EVENT, perhaps the backend's first bytes).
 asio::awaitable<Result<pb::HelloReply>> ExchangeHello(platform::LocalStream& stream,
                                                       const pb::Hello& hello,
-                                                      std::string_view early_data) {
+                                                      std::string_view early_data,
+                                                      transport::BufferedFrameReader& reader) {
   pb::Frame request = transport::MakeRequest(
       transport::kControlPayloadProtocol, transport::SerializeDeterministic(hello),
       kHelloFrameRequestId);
@@ -196,7 +198,7 @@ asio::awaitable<Result<pb::HelloReply>> ExchangeHello(platform::LocalStream& str
     co_return FrameFailure(transport::FrameError::Io(ec), "sending Hello");
   }
 
-  auto reply = co_await transport::ReadFrame(stream, transport::kMaxFrameBytes);
+  auto reply = co_await reader.Read(stream, transport::kMaxFrameBytes);
   if (!reply) co_return FrameFailure(reply.error(), "reading the HelloReply");
   if (auto violation = transport::ValidateEnvelope(*reply, pb::FRAME_KIND_RESPONSE,
                                                    transport::kControlPayloadProtocol)) {
@@ -336,6 +338,7 @@ namespace {
 struct OpenedHello {
   Result<pb::HelloReply> reply;
   platform::LocalStream stream;
+  transport::BufferedFrameReader reader;  // bytes read past the reply
 };
 
 asio::awaitable<OpenedHello> OpenHello(const std::string& broker_endpoint, const pb::Hello& hello,
@@ -361,25 +364,29 @@ asio::awaitable<OpenedHello> OpenHello(const std::string& broker_endpoint, const
   auto attempt = std::make_shared<HelloAttempt>(executor);
   attempt->stream = std::move(*stream);
   ArmDeadline(attempt, deadline);
-  Result<pb::HelloReply> reply = co_await ExchangeHello(attempt->stream, hello, early_data);
+  transport::BufferedFrameReader reader;
+  Result<pb::HelloReply> reply =
+      co_await ExchangeHello(attempt->stream, hello, early_data, reader);
   attempt->done = true;
   attempt->timer.cancel();
   // A reply that arrived wins over a deadline that fired meanwhile.
   if (attempt->timed_out && std::holds_alternative<ConnectError>(reply)) {
     reply = MakeError(ConnectError::Kind::kTimeout, timeout_detail);
   }
-  co_return OpenedHello{std::move(reply), std::move(attempt->stream)};
+  co_return OpenedHello{std::move(reply), std::move(attempt->stream), std::move(reader)};
 }
 
 // Waits for the handoff-ready EVENT (spec §5.7) on the Hello connection:
 // EVENT, 0xD0FF, encoding NONE, a HandoffAck with our token and
 // accepted=true. False on anything else, including the deadline.
-asio::awaitable<bool> AwaitHandoffReady(platform::LocalStream& stream, const std::string& token,
+asio::awaitable<bool> AwaitHandoffReady(platform::LocalStream& stream,
+                                        transport::BufferedFrameReader& reader,
+                                        const std::string& token,
                                         std::chrono::milliseconds timeout) {
   auto attempt = std::make_shared<HelloAttempt>(co_await asio::this_coro::executor);
   attempt->stream = std::move(stream);
   ArmDeadline(attempt, Clock::now() + timeout);
-  auto frame = co_await transport::ReadFrame(attempt->stream, transport::kMaxFrameBytes);
+  auto frame = co_await reader.Read(attempt->stream, transport::kMaxFrameBytes);
   attempt->done = true;
   attempt->timer.cancel();
   stream = std::move(attempt->stream);
@@ -464,8 +471,11 @@ asio::awaitable<Result<Connection>> Connect(std::string service, std::string ver
   if (options.accept_handoff &&
       (negotiated.server_capabilities() & transport::kCapHandlePassing) != 0 &&
       negotiated.handle_passed_token().size() == kHandoffTokenBytes &&
-      co_await AwaitHandoffReady(opened.stream, negotiated.handle_passed_token(),
+      co_await AwaitHandoffReady(opened.stream, opened.reader, negotiated.handle_passed_token(),
                                  options.handoff_ready_timeout)) {
+    // What the backend sent right after the EVENT is the caller's.
+    opened.stream = platform::PrependReadBytes(std::move(opened.stream),
+                                               opened.reader.TakeLeftover());
     if (!early_with_hello) {
       if (error_code ec = co_await WriteEarlyData(opened.stream, options.early_data)) {
         co_return MakeError(ConnectError::Kind::kUnreachable,

@@ -171,5 +171,55 @@ TEST_F(FrameIoTest, ReadFrameDecodesAndRejectsGarbage) {
   EXPECT_EQ(bad.error().kind, FrameError::Kind::kDecode);
 }
 
+// A frame whose payload names it, framed for the wire.
+Bytes Framed(const std::string& name) {
+  pb::Frame frame;
+  frame.set_envelope_version(1);
+  frame.set_payload(name);
+  return *EncodeFrame(frame);
+}
+
+TEST_F(FrameIoTest, BufferedReaderTakesFramesTogetherAndGivesBackTheRest) {
+  Bytes wire = Framed("first");
+  for (auto& part : {Framed("second"), Framed(std::string(10000, 'x'))}) {
+    wire.insert(wire.end(), part.begin(), part.end());
+  }
+  wire.insert(wire.end(), {'t', 'a', 'i', 'l'});
+  // In pieces that split a header and bodies, all written before the reads.
+  std::size_t at = 0;
+  for (std::size_t cut : {3ul, 12ul, 30ul, 5000ul, wire.size()}) {
+    ClientSends(Bytes(wire.begin() + static_cast<std::ptrdiff_t>(at),
+                      wire.begin() + static_cast<std::ptrdiff_t>(cut)),
+                false);
+    at = cut;
+  }
+  BufferedFrameReader reader;
+  for (const std::string& expected :
+       std::vector<std::string>{"first", "second", std::string(10000, 'x')}) {
+    auto frame = RunAsync(io_, reader.Read(server_));
+    ASSERT_TRUE(frame) << frame.error().message();
+    EXPECT_EQ(frame->payload(), expected);
+  }
+  // The tail came with the last frame's reads; the stream itself is empty.
+  Bytes rest = reader.TakeLeftover();
+  EXPECT_EQ(std::string(rest.begin(), rest.end()), "tail");
+  std::uint8_t byte = 0;
+  EXPECT_FALSE(server_.TryReadSome(asio::buffer(&byte, 1)));
+}
+
+TEST_F(FrameIoTest, BufferedReaderReportsWhatReadFrameReports) {
+  ClientSends({1, 0xff, 0xff, 0, 0}, false);
+  BufferedFrameReader capped;
+  auto large = RunAsync(io_, capped.Read(server_, 100));
+  ASSERT_FALSE(large);
+  EXPECT_EQ(large.error(), FrameError::TooLarge(0xffff, 100));
+
+  BufferedFrameReader fresh;
+  ClientSends({1, 3, 0, 0}, true);  // (a new reader: the old one is out of step)
+  auto cut = RunAsync(io_, fresh.Read(server_));
+  ASSERT_FALSE(cut);
+  EXPECT_EQ(cut.error(), FrameError::Eof(FrameError::EofAt::kLengthHeader));
+}
+
 }  // namespace
 }  // namespace rp::transport

@@ -1,6 +1,8 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #include "rp/transport/frame_io.h"
 
+#include <algorithm>
+
 #include <boost/asio/error.hpp>
 
 namespace rp::transport {
@@ -78,6 +80,57 @@ asio::awaitable<FrameResult<std::size_t>> WriteFrame(platform::LocalStream& stre
     co_return FrameError::Io(ec);
   }
   co_return framed->size();
+}
+
+asio::awaitable<FrameResult<pb::Frame>> BufferedFrameReader::Read(platform::LocalStream& stream,
+                                                                 std::uint32_t cap) {
+  constexpr std::size_t kReadChunk = 4096;
+  for (;;) {
+    const std::size_t have = end_ - begin_;
+    const std::uint8_t* data = buffer_.data() + begin_;
+    std::size_t total = kFrameHeaderBytes;  // what the frame needs, as far as known
+    if (have > 0 && data[0] != kFramingVersion) {
+      co_return FrameError::UnsupportedFramingVersion(data[0]);
+    }
+    if (have >= kFrameHeaderBytes) {
+      const std::uint32_t length = LittleEndianU32(data + 1);
+      if (length > cap) co_return FrameError::TooLarge(length, cap);
+      total += length;
+      if (have >= total) {
+        pb::Frame frame;
+        const bool parsed = frame.ParseFromArray(data + kFrameHeaderBytes, static_cast<int>(length));
+        begin_ += total;
+        if (!parsed) co_return FrameError::Decode();
+        co_return frame;
+      }
+    }
+    if (begin_ == end_) begin_ = end_ = 0;
+    if (buffer_.size() - end_ < kReadChunk && begin_ > 0) {
+      std::copy(buffer_.begin() + static_cast<std::ptrdiff_t>(begin_),
+                buffer_.begin() + static_cast<std::ptrdiff_t>(end_), buffer_.begin());
+      end_ -= begin_;
+      begin_ = 0;
+    }
+    // What the frame still needs, and room for what may follow it.
+    const std::size_t room = begin_ + total - end_ + kReadChunk;
+    if (buffer_.size() - end_ < room) buffer_.resize(end_ + room);
+    auto got = co_await stream.ReadSome(asio::buffer(buffer_.data() + end_, buffer_.size() - end_));
+    if (!got) {
+      const auto where = have == 0                   ? FrameError::EofAt::kFramingByte
+                         : have < kFrameHeaderBytes ? FrameError::EofAt::kLengthHeader
+                                                     : FrameError::EofAt::kBody;
+      co_return EofOrIo(got.error(), where);
+    }
+    end_ += *got;
+  }
+}
+
+std::vector<std::uint8_t> BufferedFrameReader::TakeLeftover() {
+  std::vector<std::uint8_t> rest(buffer_.begin() + static_cast<std::ptrdiff_t>(begin_),
+                                 buffer_.begin() + static_cast<std::ptrdiff_t>(end_));
+  buffer_.clear();
+  begin_ = end_ = 0;
+  return rest;
 }
 
 }  // namespace rp::transport

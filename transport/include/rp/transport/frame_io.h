@@ -1,6 +1,7 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -32,5 +33,23 @@ boost::asio::awaitable<FrameResult<std::size_t>> WriteFrameBody(
 
 boost::asio::awaitable<FrameResult<std::size_t>> WriteFrame(platform::LocalStream& stream,
                                                            const pb::Frame& frame);
+
+// BufferedFrameReader reads frames in as few reads as it can: each read
+// takes whatever has arrived, so bytes that follow a frame may come along.
+// TakeLeftover() gives them back (PrependReadBytes) when the caller stops
+// reading frames and hands the stream on within this process. For
+// connections that stay here; a connection that may go to another process
+// must be read with ReadFrame instead. Errors are those of ReadFrame.
+class BufferedFrameReader {
+ public:
+  boost::asio::awaitable<FrameResult<pb::Frame>> Read(platform::LocalStream& stream,
+                                                      std::uint32_t cap = kMaxFrameBytes);
+  // The bytes read past the last frame returned; the reader is empty after.
+  std::vector<std::uint8_t> TakeLeftover();
+
+ private:
+  std::vector<std::uint8_t> buffer_;
+  std::size_t begin_ = 0, end_ = 0;  // unread bytes are buffer_[begin_, end_)
+};
 
 }  // namespace rp::transport
