@@ -163,12 +163,11 @@ asio::awaitable<boost::system::result<LocalStream>> LocalStream::Connect(
   if (address.size() >= sizeof(sockaddr_un::sun_path)) {
     co_return make_error_code(Error::kPathTooLong);
   }
-  int fd = posix::CloexecSocket(AF_UNIX, SOCK_STREAM);
-  if (fd < 0) co_return error_code(errno, system_category());
-  PlatformHandle owned(fd);
   // A local connect completes at once unless the listener's backlog is full;
   // only then is there anything to wait for.
-  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  int fd = posix::CloexecNonblockingSocket(AF_UNIX, SOCK_STREAM);
+  if (fd < 0) co_return error_code(errno, system_category());
+  PlatformHandle owned(fd);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, address.data(), address.size());

@@ -37,6 +37,18 @@ inline int CloexecSocket(int domain, int type) {
 #endif
 }
 
+// Like CloexecSocket, and non-blocking from birth too (Linux
+// SOCK_NONBLOCK; elsewhere fcntl right after).
+inline int CloexecNonblockingSocket(int domain, int type) {
+#if defined(SOCK_CLOEXEC) && defined(SOCK_NONBLOCK)
+  return ::socket(domain, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+#else
+  int fd = CloexecSocket(domain, type);
+  if (fd >= 0) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
+  return fd;
+#endif
+}
+
 inline int CloexecSocketpair(int fds[2]) {
 #if defined(SOCK_CLOEXEC)
   return ::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds);
