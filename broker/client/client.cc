@@ -354,11 +354,11 @@ asio::awaitable<OpenedHello> OpenHello(const std::string& broker_endpoint, const
   auto stream = co_await platform::LocalStream::Connect(executor, broker_endpoint, timeout);
   if (!stream) {
     if (stream.error() == asio::error::timed_out) {
-      co_return OpenedHello{MakeError(ConnectError::Kind::kTimeout, timeout_detail), {}};
+      co_return OpenedHello{MakeError(ConnectError::Kind::kTimeout, timeout_detail), {}, {}};
     }
     co_return OpenedHello{MakeError(ConnectError::Kind::kUnreachable,
                                     "no broker at " + broker_endpoint, stream.error()),
-                          {}};
+                          {}, {}};
   }
 
   auto attempt = std::make_shared<HelloAttempt>(executor);

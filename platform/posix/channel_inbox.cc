@@ -33,7 +33,7 @@ std::span<std::uint8_t> ChannelInbox::ReadSpace(std::size_t max_bytes) {
   if (head_ == tail_) head_ = tail_ = 0;
   if (buffer_.size() - tail_ < want) {
     // Unread bytes move to the front, then the buffer grows if it must.
-    std::memmove(buffer_.data(), buffer_.data() + head_, buffered());
+    if (buffered() > 0) std::memmove(buffer_.data(), buffer_.data() + head_, buffered());
     tail_ -= head_;
     head_ = 0;
     if (buffer_.size() - tail_ < want) buffer_.resize(tail_ + want);

@@ -187,7 +187,7 @@ TEST_F(FrameIoTest, BufferedReaderTakesFramesTogetherAndGivesBackTheRest) {
   wire.insert(wire.end(), {'t', 'a', 'i', 'l'});
   // In pieces that split a header and bodies, all written before the reads.
   std::size_t at = 0;
-  for (std::size_t cut : {3ul, 12ul, 30ul, 5000ul, wire.size()}) {
+  for (std::size_t cut : std::vector<std::size_t>{3, 12, 30, 5000, wire.size()}) {
     ClientSends(Bytes(wire.begin() + static_cast<std::ptrdiff_t>(at),
                       wire.begin() + static_cast<std::ptrdiff_t>(cut)),
                 false);
