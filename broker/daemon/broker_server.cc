@@ -111,6 +111,9 @@ error_code BrokerServer::Start() {
   listener_ = std::move(*listener);
   Log().info("serving {} (service definitions: {}, state: {}, manifests: {})", config_.endpoint,
              config_.service_def_dir, config_.state_dir, config_.manifest_dir);
+  Log().info("handoff: Negotiated and the offer go out {}",
+             handoff_.links_reply_and_offer() ? "in one io_uring submission"
+                                              : "as two system calls");
   // Backends a previous broker left running are taken over before the first
   // Hello is read (connections wait in the backlog meanwhile).
   asio::co_spawn(io_, [this]() -> asio::awaitable<void> {
@@ -317,16 +320,20 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
         if (!ec) stream.Cancel();
       });
     }
-    auto written = co_await transport::WriteFrame(stream, *reply);
-    if (handoff && written) {
+    std::optional<std::vector<std::uint8_t>> framed;
+    if (handoff) {
+      if (auto encoded = transport::EncodeFrame(*reply)) framed = std::move(*encoded);
+    }
+    if (framed) {
+      // Negotiated, then the offer (the client waits for the backend's
+      // greeting next); from then on the backend owns the conversation.
+      co_await handoff_.Transfer(std::move(*handoff), stream, *framed);
       deadline.cancel();
       --open_connections_;
-      // From here on the backend owns the conversation with this client.
-      // The offer goes out before anything else (the client waits for it).
-      co_await handoff_.Transfer(std::move(*handoff), std::move(stream));
       if (hello_reply) RecordHello(*hello_reply, service, version, accepted);
       co_return;
     }
+    co_await transport::WriteFrame(stream, *reply);
     if (hello_reply) RecordHello(*hello_reply, service, version, accepted);
   }
   deadline.cancel();

@@ -50,9 +50,9 @@ void HandoffCoordinator::Fail(const HandoffPlan& plan, HandoffFailure reason,
              plan.correlation_id, HandoffFailureName(reason), detail);
 }
 
-asio::awaitable<void> HandoffCoordinator::Transfer(HandoffPlan plan,
-                                                   platform::LocalStream connection) {
-  ++stats_.attempts;
+asio::awaitable<bool> HandoffCoordinator::Transfer(HandoffPlan plan,
+                                                   platform::LocalStream& connection,
+                                                   std::span<const std::uint8_t> reply) {
   pb::HandoffOffer offer;
   offer.set_token(std::string(plan.token.begin(), plan.token.end()));
   offer.set_service_name(plan.service);
@@ -65,26 +65,42 @@ asio::awaitable<void> HandoffCoordinator::Transfer(HandoffPlan plan,
   const std::uint64_t cid = plan.correlation_id;
   pending_[cid] = Pending{plan, false};
 
-  auto stream = std::make_shared<platform::LocalStream>(std::move(connection));
+  bool reply_tried = false;
+  error_code reply_error;
   // Named first: GCC 12 destroys lambda temporaries in a co_await expression
-  // twice (seen here; also https://github.com/equeim/tremotesf2/pull/551); this one held the client connection.
-  BackendSupervisor::ControlSend send = [stream, &frame](platform::HandleChannel& channel) {
-    return transport::SendConnection(channel, std::move(*stream), frame,
-                                     /*fill_handle_value=*/true);
+  // twice (seen here; also https://github.com/equeim/tremotesf2/pull/551).
+  BackendSupervisor::ControlSend send =
+      [&](platform::HandleChannel& channel) -> asio::awaitable<error_code> {
+    auto sent = co_await transport::ReplyThenSendConnection(channel, linker_, connection, reply,
+                                                            frame, /*fill_handle_value=*/true);
+    reply_tried = true;
+    reply_error = sent.reply;
+    co_return sent.transfer;
   };
   error_code ec = co_await supervisor_.SendToBackend(plan.backend_key, std::move(send));
-  stream->Close();  // ours is closed either way; on failure the client reconnects
+  if (!reply_tried) {
+    // No backend to take it: the client still gets its reply, then EOF,
+    // and reconnects to backend_pipe.
+    reply_error = co_await platform::WriteAll(connection, asio::buffer(reply.data(), reply.size()));
+  }
+  connection.Close();  // ours is closed either way; on failure the client reconnects
   auto it = pending_.find(cid);
-  if (it == pending_.end()) co_return;  // answered already
+  if (reply_error) {  // the client left; no offer went out
+    if (it != pending_.end()) pending_.erase(it);
+    co_return false;
+  }
+  ++stats_.attempts;
+  if (it == pending_.end()) co_return true;  // answered already
   if (ec) {
     pending_.erase(it);
     Fail(plan, ec == asio::error::not_connected ? HandoffFailure::kBackendGone
                                                 : HandoffFailure::kTransferFailed,
          ec.message());
-    co_return;
+    co_return true;
   }
   it->second.sent = true;
   StartAckDeadline(cid);
+  co_return true;
 }
 
 void HandoffCoordinator::StartAckDeadline(std::uint64_t correlation_id) {

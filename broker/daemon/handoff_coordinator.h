@@ -16,6 +16,7 @@
 #include "backend_supervisor.h"
 #include "broker_v1_envelope.pb.h"
 #include "rp/broker/handoff_policy.h"
+#include "rp/platform/linked_submitter.h"
 #include "rp/platform/local_stream.h"
 
 namespace rp::broker {
@@ -54,8 +55,14 @@ class HandoffCoordinator {
   // Decides for one Hello; a plan (with a fresh token) means "attempt".
   std::optional<HandoffPlan> Prepare(bool client_capable, bool service_enabled, bool fd_pressure,
                                      const BackendInfo& backend, std::uint64_t correlation_id);
-  // Hands `connection` to the backend. The connection is consumed.
-  boost::asio::awaitable<void> Transfer(HandoffPlan plan, platform::LocalStream connection);
+  // Writes `reply` (the client's Negotiated, framed) to `connection`, then
+  // hands the connection to the backend; on Linux both in one kernel entry
+  // (LinkedSubmitter), so the woken client does not hold up the offer. The
+  // connection is closed here; false when the reply could not be written
+  // (no offer was sent then).
+  boost::asio::awaitable<bool> Transfer(HandoffPlan plan, platform::LocalStream& connection,
+                                        std::span<const std::uint8_t> reply);
+  bool links_reply_and_offer() const noexcept { return linker_.available(); }
   // A frame a backend sent on its control channel.
   void OnControlFrame(const std::string& backend_key, const pb::Frame& frame);
 
@@ -84,6 +91,7 @@ class HandoffCoordinator {
   boost::asio::steady_timer ack_sweep_;
   bool ack_sweep_armed_ = false;
   HandoffStats stats_;
+  platform::LinkedSubmitter linker_ = platform::LinkedSubmitter::Create();
 };
 
 }  // namespace rp::broker

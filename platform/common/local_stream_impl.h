@@ -28,6 +28,10 @@ class LocalStream::Impl {
   virtual boost::system::result<std::size_t> TryWriteSome(boost::asio::const_buffer) noexcept {
     return make_error_code(boost::asio::error::would_block);
   }
+  // The OS handle, still owned by the stream, for writes that bypass it
+  // (LinkedSubmitter); invalid where a stream has no single handle to
+  // write to directly (the default).
+  virtual NativeHandle native_handle() noexcept { return PlatformHandle::InvalidValue(); }
   virtual void Cancel() noexcept = 0;
   virtual void Close() noexcept = 0;
   virtual bool is_transferable() const noexcept = 0;

@@ -65,6 +65,10 @@ void LocalStream::Close() noexcept {
 
 bool LocalStream::is_transferable() const noexcept { return impl_ && impl_->is_transferable(); }
 
+NativeHandle LocalStream::native_handle() noexcept {
+  return impl_ ? impl_->native_handle() : PlatformHandle::InvalidValue();
+}
+
 boost::system::result<PlatformHandle> LocalStream::ReleaseHandle() {
   if (!impl_) return error_code(asio::error::bad_descriptor);
   return impl_->ReleaseHandle();

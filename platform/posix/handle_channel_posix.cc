@@ -5,6 +5,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -14,6 +15,7 @@
 
 #include "common/channel_wire.h"
 #include "posix/channel_inbox.h"
+#include "posix/linked_submit.h"
 #include "posix/posix_compat.h"
 #include "posix/unix_stream.h"
 #include "rp/platform/errors.h"
@@ -63,49 +65,50 @@ class HandleChannel::Impl {
 
   asio::awaitable<error_code> SendBuilt(BytesBuilder build, std::span<const NativeHandle> handles) {
     if (handles.size() > kMaxHandlesPerMessage) co_return make_error_code(Error::kMalformedMessage);
-    std::vector<std::uint64_t> peer_values(handles.size(), 0);
-    std::vector<std::uint8_t> bytes = build(peer_values);
-    ChannelHeader header{static_cast<std::uint32_t>(bytes.size()),
-                         static_cast<std::uint32_t>(handles.size())};
-    auto head = header.Encode();
-    const std::size_t total = head.size() + bytes.size();
-    std::size_t sent = 0;
-    while (sent < total) {
-      iovec iov[2];
-      int iov_count = 0;
-      if (sent < head.size()) {
-        iov[iov_count++] = {head.data() + sent, head.size() - sent};
-        if (!bytes.empty()) iov[iov_count++] = {bytes.data(), bytes.size()};
-      } else {
-        std::size_t off = sent - head.size();
-        iov[iov_count++] = {bytes.data() + off, bytes.size() - off};
-      }
-      msghdr msg{};
-      msg.msg_iov = iov;
-      msg.msg_iovlen = iov_count;
-      alignas(cmsghdr) unsigned char control[kControlBytes];
-      if (sent == 0 && !handles.empty()) {
-        // The fds travel with the first byte that goes out.
-        std::memset(control, 0, sizeof(control));
-        msg.msg_control = control;
-        msg.msg_controllen = CMSG_SPACE(sizeof(int) * handles.size());
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * handles.size());
-        std::memcpy(CMSG_DATA(c), handles.data(), sizeof(int) * handles.size());
-      }
-      ssize_t n = ::sendmsg(socket_.native_handle(), &msg, posix::kSendFlags);
-      if (n >= 0) {
-        sent += static_cast<std::size_t>(n);
-        continue;
-      }
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) co_return error_code(errno, system_category());
-      auto [ec] = co_await socket_.async_wait(UnixSocket::wait_write, kTuple);
-      if (ec) co_return ec;
+    Outgoing out = Build(build, handles.size());
+    co_return co_await SendFrom(out, handles, 0);
+  }
+
+  asio::awaitable<WriteThenSendResult> WriteThenSendBuilt(LinkedSubmitter& linker,
+                                                          LocalStream& stream,
+                                                          std::span<const std::uint8_t> first,
+                                                          BytesBuilder build,
+                                                          std::span<const NativeHandle> handles) {
+    WriteThenSendResult result;
+    if (handles.size() > kMaxHandlesPerMessage) {
+      result.send = make_error_code(Error::kMalformedMessage);
+      co_return result;
     }
-    co_return error_code();
+    Outgoing out = Build(build, handles.size());
+    std::size_t written = 0, sent = 0;
+    const int stream_fd = stream.native_handle();
+    if (linker.available() && stream_fd >= 0 && !first.empty()) {
+      Outgoing::Pending pending;
+      out.Describe(0, handles, pending);
+      auto done = linker.impl()->WriteThenSendmsg(stream_fd, first.data(), first.size(),
+                                                  socket_.native_handle(), &pending.msg);
+      if (done.submitted) {
+        if (done.write < 0 && done.write != -EAGAIN) {
+          result.write = error_code(static_cast<int>(-done.write), system_category());
+          co_return result;
+        }
+        written = done.write > 0 ? static_cast<std::size_t>(done.write) : 0;
+        if (written == first.size() && done.sendmsg >= 0) {
+          sent = static_cast<std::size_t>(done.sendmsg);
+          result.linked = true;
+        } else if (written == first.size() && done.sendmsg != -EAGAIN &&
+                   done.sendmsg != -ECANCELED) {
+          result.send = error_code(static_cast<int>(-done.sendmsg), system_category());
+          co_return result;
+        }
+      }
+    }
+    if (written < first.size()) {
+      result.write = co_await WriteAll(stream, asio::buffer(first.data() + written, first.size() - written));
+      if (result.write) co_return result;
+    }
+    if (sent < out.total()) result.send = co_await SendFrom(out, handles, sent);
+    co_return result;
   }
 
   // Takes as much as the socket has (see ChannelInbox), so messages that
@@ -144,6 +147,74 @@ class HandleChannel::Impl {
   void Close() noexcept { posix::CloseDeregistered(socket_); }
 
  private:
+  // A message on its way out: header and bytes, of which the first `sent`
+  // have gone; the handles travel with the first byte.
+  struct Outgoing {
+    std::array<std::uint8_t, ChannelHeader::kSize> head;
+    std::vector<std::uint8_t> bytes;
+
+    std::size_t total() const { return head.size() + bytes.size(); }
+
+    // The sendmsg() arguments for what is left after `sent` bytes.
+    struct Pending {
+      iovec iov[2];
+      alignas(cmsghdr) unsigned char control[kControlBytes];
+      msghdr msg{};
+    };
+    void Describe(std::size_t sent, std::span<const NativeHandle> handles, Pending& out) {
+      int iov_count = 0;
+      if (sent < head.size()) {
+        out.iov[iov_count++] = {head.data() + sent, head.size() - sent};
+        if (!bytes.empty()) out.iov[iov_count++] = {bytes.data(), bytes.size()};
+      } else {
+        std::size_t off = sent - head.size();
+        out.iov[iov_count++] = {bytes.data() + off, bytes.size() - off};
+      }
+      out.msg = msghdr{};
+      out.msg.msg_iov = out.iov;
+      out.msg.msg_iovlen = iov_count;
+      if (sent == 0 && !handles.empty()) {
+        // The fds travel with the first byte that goes out.
+        std::memset(out.control, 0, sizeof(out.control));
+        out.msg.msg_control = out.control;
+        out.msg.msg_controllen = CMSG_SPACE(sizeof(int) * handles.size());
+        cmsghdr* c = CMSG_FIRSTHDR(&out.msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * handles.size());
+        std::memcpy(CMSG_DATA(c), handles.data(), sizeof(int) * handles.size());
+      }
+    }
+  };
+
+  static Outgoing Build(BytesBuilder& build, std::size_t handle_count) {
+    std::vector<std::uint64_t> peer_values(handle_count, 0);
+    Outgoing out;
+    out.bytes = build(peer_values);
+    ChannelHeader header{static_cast<std::uint32_t>(out.bytes.size()),
+                         static_cast<std::uint32_t>(handle_count)};
+    out.head = header.Encode();
+    return out;
+  }
+
+  asio::awaitable<error_code> SendFrom(Outgoing& out, std::span<const NativeHandle> handles,
+                                       std::size_t sent) {
+    while (sent < out.total()) {
+      Outgoing::Pending pending;
+      out.Describe(sent, handles, pending);
+      ssize_t n = ::sendmsg(socket_.native_handle(), &pending.msg, posix::kSendFlags);
+      if (n >= 0) {
+        sent += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) co_return error_code(errno, system_category());
+      auto [ec] = co_await socket_.async_wait(UnixSocket::wait_write, kTuple);
+      if (ec) co_return ec;
+    }
+    co_return error_code();
+  }
+
   UnixSocket socket_;
   posix::ChannelInbox inbox_{posix::kReadsMaySpanFdMessages};
 };
@@ -190,6 +261,18 @@ asio::awaitable<error_code> HandleChannel::SendBuilt(BytesBuilder build,
                                                      std::span<const NativeHandle> handles) {
   if (!impl_) co_return error_code(asio::error::bad_descriptor);
   co_return co_await impl_->SendBuilt(std::move(build), handles);
+}
+
+asio::awaitable<HandleChannel::WriteThenSendResult> HandleChannel::WriteThenSendBuilt(
+    LinkedSubmitter& linker, LocalStream& stream, std::span<const std::uint8_t> first,
+    BytesBuilder build, std::span<const NativeHandle> handles) {
+  if (!impl_) {
+    WriteThenSendResult result;
+    result.write = co_await WriteAll(stream, asio::buffer(first.data(), first.size()));
+    if (!result.write) result.send = asio::error::bad_descriptor;
+    co_return result;
+  }
+  co_return co_await impl_->WriteThenSendBuilt(linker, stream, first, std::move(build), handles);
 }
 
 asio::awaitable<boost::system::result<ChannelMessage>> HandleChannel::Receive(

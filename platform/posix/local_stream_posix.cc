@@ -96,6 +96,7 @@ class UnixStream final : public LocalStream::Impl {
     posix::CloseDeregistered(socket_);
   }
   bool is_transferable() const noexcept override { return true; }
+  NativeHandle native_handle() noexcept override { return is_open() ? fd() : -1; }
 
   boost::system::result<PlatformHandle> ReleaseHandle() override {
     if (unregistered_fd_ >= 0) return PlatformHandle(std::exchange(unregistered_fd_, -1));

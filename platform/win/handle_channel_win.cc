@@ -254,6 +254,17 @@ asio::awaitable<error_code> HandleChannel::SendBuilt(BytesBuilder build,
   co_return co_await impl_->SendBuilt(std::move(build), handles);
 }
 
+// Windows has no way to link a pipe write and a DuplicateHandle send, so
+// they are two steps (LinkedSubmitter is always empty here).
+asio::awaitable<HandleChannel::WriteThenSendResult> HandleChannel::WriteThenSendBuilt(
+    LinkedSubmitter& /*linker*/, LocalStream& stream, std::span<const std::uint8_t> first,
+    BytesBuilder build, std::span<const NativeHandle> handles) {
+  WriteThenSendResult result;
+  result.write = co_await WriteAll(stream, asio::buffer(first.data(), first.size()));
+  if (!result.write) result.send = co_await SendBuilt(std::move(build), handles);
+  co_return result;
+}
+
 asio::awaitable<result<ChannelMessage>> HandleChannel::Receive(std::size_t max_bytes) {
   if (!impl_) co_return error_code(asio::error::bad_descriptor);
   co_return co_await impl_->Receive(max_bytes);

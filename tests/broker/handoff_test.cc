@@ -30,6 +30,7 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 constexpr char kModeEnv[] = "RP_TEST_HANDOFF_MODE";
+constexpr char kGreeting[] = "greeting written with the ready event";
 
 std::size_t HandlesOf(std::uint32_t pid) {
   auto count = platform::CountOpenHandlesOf(pid);
@@ -318,6 +319,30 @@ TEST_P(HandoffFailure, ClientFallsBackToBackendPipeAndNothingLeaks) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, HandoffFailure, ::testing::Values("reject", "stall", "die"));
 
+// A backend may greet and start talking in one write: the client reads the
+// ready EVENT and whatever follows it together, and must hand those bytes
+// on in the stream instead of dropping them.
+TEST(Handoff, BytesTheBackendWroteRightBehindTheReadyEventReachTheCaller) {
+  BrokerUnderTest broker(BrokerUnderTest::Options{
+      {}, {{kChildEnv, "handoff_test_backend"}, {kModeEnv, "greet"}}});
+  broker.Start();
+  broker.InstallService("echo", platform::CurrentExecutablePath().value());
+  auto c = ConnectThrough(broker);
+  ASSERT_TRUE(std::holds_alternative<client::Connection>(c))
+      << std::get<client::ConnectError>(c).message();
+  auto& connection = std::get<client::Connection>(c);
+  EXPECT_EQ(connection.route, client::Route::kHandlePassed);
+  // The backend closed right after that one write, so a lost greeting
+  // shows up as EOF, not as a wait.
+  std::string greeting = RunAsync(broker.io(), [&]() -> asio::awaitable<std::string> {
+    std::string got(sizeof(kGreeting) - 1, '\0');
+    if (co_await platform::ReadExactly(connection.stream, asio::buffer(got))) co_return "lost";
+    co_return got;
+  }());
+  EXPECT_EQ(greeting, kGreeting);
+  EXPECT_EQ(broker.Shutdown(), 0);
+}
+
 }  // namespace
 }  // namespace rp::test
 
@@ -378,6 +403,20 @@ RP_TEST_CHILD(handoff_test_backend) {
       ack.set_accepted(false);
       ack.set_error_detail("test backend says no");
       ack.set_correlation_id(offer.correlation_id());
+      if (mode == "greet" && message->handles.size() == 1) {
+        // The ready EVENT and the first bytes of the conversation in one
+        // write, then goodbye.
+        auto client = platform::LocalStream::Adopt(io.get_executor(), std::move(message->handles[0]));
+        if (!client) co_return 5;
+        ack.set_accepted(true);
+        ack.clear_error_detail();
+        auto greeting = *transport::EncodeFrame(transport::MakeEvent(
+            transport::kHandoffPayloadProtocol, transport::SerializeDeterministic(ack),
+            offer.correlation_id()));
+        greeting.insert(greeting.end(), test::kGreeting, test::kGreeting + sizeof(test::kGreeting) - 1);
+        if (co_await platform::WriteAll(*client, asio::buffer(greeting))) co_return 6;
+        client->Close();
+      }
       auto answer = *transport::EncodeFrame(
           transport::MakeResponseTo(frame, transport::SerializeDeterministic(ack)));
       co_await channel->Send(answer, {});

@@ -12,6 +12,8 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/system/result.hpp>
 
+#include "rp/platform/linked_submitter.h"
+#include "rp/platform/local_stream.h"
 #include "rp/platform/platform_handle.h"
 
 namespace rp::platform {
@@ -78,6 +80,21 @@ class HandleChannel {
   using BytesBuilder =
       std::function<std::vector<std::uint8_t>(std::span<const std::uint64_t> peer_values)>;
   boost::asio::awaitable<boost::system::error_code> SendBuilt(
+      BytesBuilder build, std::span<const NativeHandle> handles);
+
+  // Writes `first` to `stream` in full, then sends a message as SendBuilt
+  // does, never before the last byte of `first` went out: a reply to a
+  // client followed by the offer of that client's connection. With an
+  // available `linker` both usually enter the kernel in one call (see
+  // LinkedSubmitter); whatever does not fit there (a full socket buffer)
+  // goes on asynchronously, in the same order.
+  struct WriteThenSendResult {
+    boost::system::error_code write;  // set: nothing was sent
+    boost::system::error_code send;
+    bool linked = false;  // the write and the message went in one call
+  };
+  boost::asio::awaitable<WriteThenSendResult> WriteThenSendBuilt(
+      LinkedSubmitter& linker, LocalStream& stream, std::span<const std::uint8_t> first,
       BytesBuilder build, std::span<const NativeHandle> handles);
 
   // Receives one message of at most `max_bytes` bytes.

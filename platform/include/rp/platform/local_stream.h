@@ -81,6 +81,9 @@ class LocalStream {
   void Close() noexcept;
 
   bool is_transferable() const noexcept;
+  // The OS handle, still owned by the stream, where one can be written to
+  // directly (POSIX sockets); PlatformHandle::InvalidValue() otherwise.
+  NativeHandle native_handle() noexcept;
   // Detaches the OS handle from this process's event loop and returns it;
   // the stream is closed afterwards. No read or write may be pending.
   boost::system::result<PlatformHandle> ReleaseHandle();

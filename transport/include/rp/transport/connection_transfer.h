@@ -26,6 +26,21 @@ boost::asio::awaitable<boost::system::error_code> SendConnection(
     platform::HandleChannel& channel, platform::LocalStream connection, const pb::Frame& frame,
     bool fill_handle_value = false);
 
+// Writes `reply` to `connection` (the server's answer to its first
+// message), then sends the connection as SendConnection does; the offer
+// never leaves before the last byte of the reply. With an available
+// `linker` the two usually enter the kernel in one call, so the woken
+// client cannot delay the offer. The connection is closed here either way.
+struct ReplyThenTransfer {
+  boost::system::error_code reply;     // set: the reply failed, nothing was sent
+  boost::system::error_code transfer;  // set: the client has its reply, not a new owner
+  bool linked = false;
+};
+boost::asio::awaitable<ReplyThenTransfer> ReplyThenSendConnection(
+    platform::HandleChannel& channel, platform::LinkedSubmitter& linker,
+    platform::LocalStream& connection, std::span<const std::uint8_t> reply,
+    const pb::Frame& frame, bool fill_handle_value = false);
+
 struct ReceivedConnection {
   pb::Frame frame;
   platform::LocalStream stream;
