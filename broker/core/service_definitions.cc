@@ -112,7 +112,8 @@ std::string ServiceDefinitionStore::PathFor(const std::string& service_name) con
   return (fs::path(directory_) / (service_name + ".servicedef")).string();
 }
 
-std::variant<pb::ServiceDefinition, ServiceDefinitionError> ServiceDefinitionStore::Load(
+std::variant<ServiceDefinitionStore::SharedDefinition, ServiceDefinitionError>
+ServiceDefinitionStore::Load(
     const std::string& service_name) const {
   if (!transport::IsValidServiceName(service_name)) {
     return Failure("invalid name " + Quoted(service_name) + ": not [a-z0-9-]{1,64}");
@@ -144,9 +145,10 @@ std::variant<pb::ServiceDefinition, ServiceDefinitionError> ServiceDefinitionSto
     if (auto invalid = ValidateServiceDefinition(definition, service_name)) {
       return Failure(*invalid);
     }
-    loaded_[path] = Loaded{stamp, definition};
+    auto shared = std::make_shared<const pb::ServiceDefinition>(std::move(definition));
+    loaded_[path] = Loaded{stamp, shared};
     if (observer_) observer_(service_name, changed);
-    return definition;
+    return shared;
   }
   return ServiceDefinitionError{true, "no " + service_name + ".servicedef in " + directory_};
 }

@@ -75,14 +75,12 @@ asio::awaitable<void> WaitSignal(asio::steady_timer& timer, std::chrono::millise
 
 }  // namespace
 
-std::string ExecutableHash(const std::string& path) {
+std::string ExecutableHash(const std::string& path, platform::StampCache& stamps) {
   struct Memo {
     platform::FileStamp stamp;
     std::string hash;
   };
-  static std::map<std::string, Memo> memo;
-  static platform::StampCache stamps;  // the broker is single-threaded
-  stamps.Refresh();
+  static std::map<std::string, Memo> memo;  // the broker is single-threaded
   auto stamp = stamps.Stamp(path, /*follow_symlinks=*/true);
   if (!stamp) return "";
   if (auto it = memo.find(path); it != memo.end() && it->second.stamp == *stamp) {
@@ -109,8 +107,9 @@ BackendSupervisor::BackendSupervisor(asio::any_io_executor executor, const Broke
 BackendSupervisor::~BackendSupervisor() = default;
 
 asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Acquire(LaunchRequest request) {
-  const std::string exe_hash = ExecutableHash(request.definition.binary_path());
-  const std::string key = request.instance + "|" + request.definition.service_name() + "|" +
+  if (!request.stamps_refreshed) stamps_->Refresh();
+  const std::string exe_hash = ExecutableHash(request.definition->binary_path(), *stamps_);
+  const std::string key = request.instance + "|" + request.definition->service_name() + "|" +
                           request.version + "|" + exe_hash;
   if (auto it = running_.find(key); it != running_.end() && !it->second->exited) {
     co_return std::shared_ptr<const BackendInfo>(it->second->info);
@@ -120,7 +119,7 @@ asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Acquire(LaunchReq
     while (!pending->outcome) co_await pending->done.async_wait(kTuple);
     co_return *pending->outcome;
   }
-  const std::string& service = request.definition.service_name();
+  const std::string& service = request.definition->service_name();
   budget_labels_.try_emplace(key, service, request.version);
   if (auto retry = budget_.TryBegin(key, Clock::now())) {
     if (metrics_) metrics_->CountSpawnAttempt(service, request.version, "budget_exhausted");
@@ -163,12 +162,12 @@ asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Launch(const Laun
                                                                      const std::string& key,
                                                                      const std::string& exe_hash) {
   ++spawn_attempts_;
-  const std::string& service = request.definition.service_name();
+  const std::string& service = request.definition->service_name();
   Log().info("spawn attempt: service={} version={} binary={}", service, request.version,
-             request.definition.binary_path());
+             request.definition->binary_path());
   if (events_) {
     events_->Emit({pb::SPAWN_ATTEMPT, Severity::kInfo, service, "launching",
-                   {{"version", request.version}, {"binary", request.definition.binary_path()}}});
+                   {{"version", request.version}, {"binary", request.definition->binary_path()}}});
   }
   std::string error;
   const std::string address = AllocateBackendAddress(&error);
@@ -177,7 +176,7 @@ asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Launch(const Laun
   if (!ends) co_return refusals::SpawnFailed("control channel: " + ends.error().message());
 
   platform::LaunchOptions options;
-  options.executable = request.definition.binary_path();
+  options.executable = request.definition->binary_path();
   options.env = {{kEnvServiceName, service},
                  {kEnvServiceVersion, request.version},
                  {kEnvBackendPipe, address},
@@ -185,8 +184,8 @@ asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Launch(const Laun
                  {kEnvInstance, request.instance},
                  {kEnvIsDaemon, "1"},
                  {kEnvControlHandle, ends->second.ToDecimalString()}};
-  if (auto idle = request.definition.labels().find(kIdleTimeoutLabel);
-      idle != request.definition.labels().end()) {
+  if (auto idle = request.definition->labels().find(kIdleTimeoutLabel);
+      idle != request.definition->labels().end()) {
     options.env.emplace_back(kEnvIdleTimeoutSecs, idle->second);
   }
   if (!request.traceparent.empty()) options.env.emplace_back(kEnvTraceparent, request.traceparent);
@@ -326,7 +325,8 @@ asio::awaitable<void> BackendSupervisor::AdoptFromManifests() {
       auto exe = platform::ExecutablePathOf(daemon.pid());
       const std::string want = transport::ToLowerHex(std::span(
           reinterpret_cast<const std::uint8_t*>(daemon.exe_hash().data()), daemon.exe_hash().size()));
-      if (!exe || ExecutableHash(*exe) != want) {
+      stamps_->Refresh();
+      if (!exe || ExecutableHash(*exe, *stamps_) != want) {
         problem = "the process runs another executable";
       } else {
         problem = co_await ProbeBackendIdentity(executor_, daemon.ipc_endpoint().path(), daemon,

@@ -19,6 +19,7 @@
 #include "broker_v1_envelope.pb.h"
 #include "broker_v1_service_def.pb.h"
 #include "rp/platform/handle_channel.h"
+#include "rp/platform/stamp_cache.h"
 #include "rp/broker/rate_limits.h"
 #include "rp/broker/refusals.h"
 
@@ -44,11 +45,14 @@ struct BackendInfo {
 };
 
 struct LaunchRequest {
-  pb::ServiceDefinition definition;
+  std::shared_ptr<const pb::ServiceDefinition> definition;  // never null
   std::string version;
   std::string instance;
   std::string traceparent;
   std::string tracestate;
+  // The caller refreshed stamp_cache() for this request (the definition was
+  // just loaded through it), so the executable's stamp needs no refresh.
+  bool stamps_refreshed = false;
 };
 
 // BackendSupervisor owns every backend this broker launched: the registry
@@ -72,6 +76,9 @@ class BackendSupervisor {
   ~BackendSupervisor();
 
   boost::asio::awaitable<Outcome> Acquire(LaunchRequest request);
+  // The file stamps behind executable hashes; the service-definition store
+  // shares it, so one refresh per Hello serves both.
+  const std::shared_ptr<platform::StampCache>& stamp_cache() const { return stamps_; }
 
   // Re-adopts the backends a previous broker left running (spec §7.5-7.10):
   // for each manifest of this host and boot, the process must be alive and
@@ -120,6 +127,7 @@ class BackendSupervisor {
   std::chrono::milliseconds spawn_window() const { return budget_.window(); }
 
  private:
+  std::shared_ptr<platform::StampCache> stamps_ = std::make_shared<platform::StampCache>();
   struct Running;
   struct Pending;
 
@@ -153,8 +161,9 @@ class BackendSupervisor {
   std::map<std::string, std::pair<std::string, std::string>> budget_labels_;  // key -> (service, version)
 };
 
-// Lowercase hex BLAKE3 of a file's contents, memoised on (path, size,
-// mtime); "" when it cannot be read.
-std::string ExecutableHash(const std::string& path);
+// Lowercase hex BLAKE3 of a file's contents, memoised on the file's stamp
+// from `stamps` (refreshed by the caller for this request); "" when it
+// cannot be read.
+std::string ExecutableHash(const std::string& path, platform::StampCache& stamps);
 
 }  // namespace rp::broker

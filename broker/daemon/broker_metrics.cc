@@ -73,7 +73,13 @@ class Writer {
 
 void BrokerMetrics::CountHello(const std::string& service, const std::string& version,
                                const std::string& outcome) {
-  ++hellos_[{service, version, outcome}];
+  const std::tuple<const std::string&, const std::string&, const std::string&> labels{
+      service, version, outcome};
+  if (auto it = hellos_.find(labels); it != hellos_.end()) {
+    ++it->second;
+  } else {
+    hellos_.emplace(Labels3{service, version, outcome}, 1);
+  }
 }
 
 void BrokerMetrics::ObserveHelloSeconds(const std::string& service, double seconds) {

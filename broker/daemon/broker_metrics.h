@@ -52,7 +52,8 @@ class BrokerMetrics {
     double sum = 0;
   };
   using Labels3 = std::tuple<std::string, std::string, std::string>;
-  std::map<Labels3, std::uint64_t> hellos_;
+  // Transparent: a Hello for a known label set is counted without copies.
+  std::map<Labels3, std::uint64_t, std::less<>> hellos_;
   std::map<std::string, Histogram> hello_seconds_;
   std::map<Labels3, std::uint64_t> spawn_attempts_;
 };

@@ -224,6 +224,36 @@ asio::awaitable<void> BrokerServer::ServeUnderPressure(platform::AcceptedConnect
   reserve_.Reacquire();
 }
 
+// Out of line from Serve, so the admin snapshot does not widen every
+// connection's coroutine frame.
+std::optional<pb::Frame> BrokerServer::AnswerAdmin(const pb::Frame& request) {
+  events_.Flush();  // an operator looking now sees every event so far on disk
+  BrokerSnapshot snapshot{"launch",
+                          platform::CurrentProcessId(),
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                                        kStarted)
+                              .count(),
+                          !fd_pressure_ && !stopping_ && !refuse_hellos_,
+                          fd_pressure_,
+                          open_connections_,
+                          supervisor_.Snapshot(),
+                          config_.state_dir,
+                          [this] { return RenderMetrics(); },
+                          config_.service_def_dir,
+                          config_.service_def_dir_source,
+                          supervisor_.spawn_attempts_per_window(),
+                          static_cast<std::uint64_t>(supervisor_.spawn_window().count()),
+                          supervisor_.SpawnBudgetRows(),
+                          events_.RecentJson(),
+                          config_.manifest_dir};
+  return HandleAdminFrame(request, snapshot, [this](std::chrono::milliseconds drain) {
+    // Hellos from now on are refused, even one already waiting to be
+    // accepted; the drain itself starts after this reply is on its way.
+    refuse_hellos_ = true;
+    asio::post(io_, [this, drain] { Stop(drain); });
+  });
+}
+
 asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connection,
                                           std::chrono::milliseconds deadline_after) {
   platform::LocalStream& stream = connection.stream;
@@ -270,31 +300,7 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
     hello_reply = MakeRefusedReply(refusals::MalformedFrame());
     reply = ReplyFrame(pb::Frame(), *hello_reply);
   } else if (request.payload_protocol() == transport::kAdminPayloadProtocol) {
-    events_.Flush();  // an operator looking now sees every event so far on disk
-    BrokerSnapshot snapshot{"launch",
-                            platform::CurrentProcessId(),
-                            std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                                          kStarted)
-                                .count(),
-                            !fd_pressure_ && !stopping_ && !refuse_hellos_,
-                            fd_pressure_,
-                            open_connections_,
-                            supervisor_.Snapshot(),
-                            config_.state_dir,
-                            [this] { return RenderMetrics(); },
-                            config_.service_def_dir,
-                            config_.service_def_dir_source,
-                            supervisor_.spawn_attempts_per_window(),
-                            static_cast<std::uint64_t>(supervisor_.spawn_window().count()),
-                            supervisor_.SpawnBudgetRows(),
-                            events_.RecentJson(),
-                            config_.manifest_dir};
-    reply = HandleAdminFrame(request, snapshot, [this](std::chrono::milliseconds drain) {
-      // Hellos from now on are refused, even one already waiting to be
-      // accepted; the drain itself starts after this reply is on its way.
-      refuse_hellos_ = true;
-      asio::post(io_, [this, drain] { Stop(drain); });
-    });
+    reply = AnswerAdmin(request);
   } else if (stopping_ || refuse_hellos_) {
     hello_reply = MakeRefusedReply(refusals::ShuttingDown());
     reply = ReplyFrame(request, *hello_reply);

@@ -57,6 +57,7 @@ class BrokerServer {
   // A connection accepted with the reserve descriptor under fd pressure:
   // served with a short deadline, then the reserve is taken back.
   boost::asio::awaitable<void> ServeUnderPressure(platform::AcceptedConnection connection);
+  std::optional<pb::Frame> AnswerAdmin(const pb::Frame& request);
   boost::asio::awaitable<void> Shutdown(std::chrono::milliseconds drain_deadline);
   // Stops the broker once it has had no backend and no client for
   // config.idle_exit.

@@ -70,24 +70,30 @@ std::string LifecycleLogPath(const std::string& state_dir) {
   return (fs::path(state_dir) / "events" / "lifecycle.pb").string();
 }
 
-std::string EncodeLifecycleRecord(pb::LifecycleEvent event) {
-  auto encoded_size = [&] {
-    const std::size_t body = event.ByteSizeLong();
+std::string EncodeLifecycleRecord(const pb::LifecycleEvent& event) {
+  auto encoded_size = [](const pb::LifecycleEvent& e) {
+    const std::size_t body = e.ByteSizeLong();
     return VarintSize(body) + body;
   };
-  // Shed text until the record fits: extra values, then the reason, then
-  // the request id, then the extra map altogether.
-  for (std::size_t limit = 128; encoded_size() > EventLog::kMaxRecordBytes && limit > 0;
-       limit /= 2) {
-    for (auto& [key, value] : *event.mutable_extra()) CutUtf8(&value, limit);
-    CutUtf8(event.mutable_reason(), limit);
-    CutUtf8(event.mutable_request_id(), limit);
+  const pb::LifecycleEvent* fitting = &event;
+  pb::LifecycleEvent cut;  // a copy only for a record that does not fit
+  if (encoded_size(event) > EventLog::kMaxRecordBytes) {
+    cut = event;
+    // Shed text until the record fits: extra values, then the reason, then
+    // the request id, then the extra map altogether.
+    for (std::size_t limit = 128; encoded_size(cut) > EventLog::kMaxRecordBytes && limit > 0;
+         limit /= 2) {
+      for (auto& [key, value] : *cut.mutable_extra()) CutUtf8(&value, limit);
+      CutUtf8(cut.mutable_reason(), limit);
+      CutUtf8(cut.mutable_request_id(), limit);
+    }
+    if (encoded_size(cut) > EventLog::kMaxRecordBytes) cut.clear_extra();
+    fitting = &cut;
   }
-  if (encoded_size() > EventLog::kMaxRecordBytes) event.clear_extra();
-  std::string body = transport::SerializeDeterministic(event);
   std::string record;
-  AppendVarint(record, body.size());
-  return record + body;
+  AppendVarint(record, fitting->ByteSizeLong());
+  transport::AppendDeterministic(*fitting, record);
+  return record;
 }
 
 std::vector<pb::LifecycleEvent> DecodeLifecycleRecords(const std::string& bytes) {

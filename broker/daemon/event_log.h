@@ -90,7 +90,7 @@ class EventLog {
 
 // Encodes `event` as one log record (varint length + message), cutting
 // text fields until it fits kMaxRecordBytes.
-std::string EncodeLifecycleRecord(pb::LifecycleEvent event);
+std::string EncodeLifecycleRecord(const pb::LifecycleEvent& event);
 // Splits a log file's bytes into events; stops at a torn or corrupt tail.
 std::vector<pb::LifecycleEvent> DecodeLifecycleRecords(const std::string& bytes);
 // One event as a JSON object (keys sorted, compact).

@@ -14,7 +14,7 @@ HelloRouter::HelloRouter(const BrokerConfig& config, BackendSupervisor& supervis
     : config_(config),
       supervisor_(supervisor),
       handoff_(handoff),
-      store_(config.service_def_dir),
+      store_(config.service_def_dir, supervisor.stamp_cache()),
       rate_limiter_(config.hello_rate_limit, std::chrono::seconds(1)) {}
 
 pb::HelloReply HelloRouter::Refuse(const Refusal& refusal, const pb::Hello* hello) {
@@ -50,12 +50,14 @@ asio::awaitable<HelloRouter::Routed> HelloRouter::RouteDecoded(const pb::Frame& 
                                       : refusals::ServiceDefinitionUnloadable(error->text),
                      &hello)};
   }
-  auto& definition = std::get<pb::ServiceDefinition>(loaded);
+  const pb::ServiceDefinition& definition =
+      *std::get<ServiceDefinitionStore::SharedDefinition>(loaded);
   if (auto refusal = CheckVersionPolicy(hello.wanted_version(), definition)) {
     co_return Routed{Refuse(*refusal, &hello)};
   }
-  LaunchRequest request{definition, hello.wanted_version(), InstanceId(definition),
-                        frame.traceparent(), frame.tracestate()};
+  LaunchRequest request{std::get<ServiceDefinitionStore::SharedDefinition>(loaded),
+                        hello.wanted_version(), InstanceId(definition),
+                        frame.traceparent(), frame.tracestate(), /*stamps_refreshed=*/true};
   auto outcome = co_await supervisor_.Acquire(std::move(request));
   if (auto* refusal = std::get_if<Refusal>(&outcome)) co_return Routed{Refuse(*refusal, &hello)};
   const auto& backend = std::get<std::shared_ptr<const BackendInfo>>(outcome);

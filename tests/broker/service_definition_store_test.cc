@@ -25,7 +25,7 @@ std::string LoadedBinary(const ServiceDefinitionStore& store) {
   if (auto* error = std::get_if<ServiceDefinitionError>(&loaded)) {
     return (error->not_found ? "not found: " : "error: ") + error->text;
   }
-  return std::get<pb::ServiceDefinition>(loaded).binary_path();
+  return std::get<ServiceDefinitionStore::SharedDefinition>(loaded)->binary_path();
 }
 
 TEST(ServiceDefinitionStore, EveryLoadSeesTheFileAsItIsNow) {

@@ -142,14 +142,21 @@ FrameResult<std::vector<std::uint8_t>> EncodeFrame(const pb::Frame& frame) {
 
 std::string SerializeDeterministic(const google::protobuf::MessageLite& message) {
   std::string out;
-  {
-    google::protobuf::io::StringOutputStream stream(&out);
-    google::protobuf::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    message.SerializeToCodedStream(&coded);
-    // `coded` trims `out` to the bytes written when it goes out of scope.
-  }
+  AppendDeterministic(message, out);
   return out;
+}
+
+void AppendDeterministic(const google::protobuf::MessageLite& message, std::string& out) {
+  // Sized first, so the bytes go straight into their place (one allocation).
+  const std::size_t size = message.ByteSizeLong();
+  const std::size_t at = out.size();
+  out.resize(at + size);
+  if (size == 0) return;
+  google::protobuf::io::ArrayOutputStream array(out.data() + at, static_cast<int>(size));
+  google::protobuf::io::CodedOutputStream coded(&array);
+  coded.SetSerializationDeterministic(true);
+  message.SerializeWithCachedSizes(&coded);  // sizes cached by ByteSizeLong() above
+  assert(!coded.HadError());
 }
 
 FrameResult<std::optional<DecodedFrame>> TryDecodeFrame(std::span<const std::uint8_t> buffer) {

@@ -66,6 +66,8 @@ FrameResult<std::vector<std::uint8_t>> EncodeFrame(const pb::Frame& frame);
 
 // Deterministic serialization of any message, for payloads and golden tests.
 std::string SerializeDeterministic(const google::protobuf::MessageLite& message);
+// The same, appended to `out`.
+void AppendDeterministic(const google::protobuf::MessageLite& message, std::string& out);
 
 struct DecodedFrame {
   pb::Frame frame;

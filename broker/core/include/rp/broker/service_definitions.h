@@ -40,12 +40,19 @@ struct ServiceDefinitionError {
 // all. Not thread-safe.
 class ServiceDefinitionStore {
  public:
-  explicit ServiceDefinitionStore(std::string directory) : directory_(std::move(directory)) {}
+  // `stamps` may be shared with other users that refresh it per request.
+  explicit ServiceDefinitionStore(
+      std::string directory,
+      std::shared_ptr<platform::StampCache> stamps = std::make_shared<platform::StampCache>())
+      : directory_(std::move(directory)), stamps_(std::move(stamps)) {}
 
   // RUNNING_PROCESS_SERVICE_DEF_DIR, else the platform default (spec §7.1).
   static std::string DefaultDirectory();
 
-  std::variant<pb::ServiceDefinition, ServiceDefinitionError> Load(
+  // The definition is shared with the cache (never copied per Hello); a
+  // later change on disk replaces the cached one, not this.
+  using SharedDefinition = std::shared_ptr<const pb::ServiceDefinition>;
+  std::variant<SharedDefinition, ServiceDefinitionError> Load(
       const std::string& service_name) const;
 
   // Validates `definition` and writes it atomically (temporary file, then
@@ -65,11 +72,11 @@ class ServiceDefinitionStore {
  private:
   struct Loaded {
     platform::FileStamp stamp;
-    pb::ServiceDefinition definition;
+    SharedDefinition definition;
   };
   std::string directory_;
   mutable std::map<std::string, Loaded> loaded_;  // by file path; valid definitions only
-  std::shared_ptr<platform::StampCache> stamps_ = std::make_shared<platform::StampCache>();
+  std::shared_ptr<platform::StampCache> stamps_;
   ReloadObserver observer_;
 };
 
