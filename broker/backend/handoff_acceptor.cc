@@ -115,6 +115,7 @@ asio::awaitable<std::optional<platform::LocalStream>> HandoffAcceptor::Accept(
   bool decoded = offer.ParseFromString(frame.payload());
   std::string detail = Check(frame, offer, decoded, handles);
   std::optional<platform::LocalStream> stream;
+  std::string accepted;  // HandoffAck{accepted=true}: the client's EVENT and the broker's answer
   if (detail.empty()) {
     Remember(offer.token());
     // The broker that accepted it sent it over our private channel.
@@ -123,8 +124,9 @@ asio::awaitable<std::optional<platform::LocalStream>> HandoffAcceptor::Accept(
       detail = "cannot adopt the connection: " + adopted.error().message();
     } else {
       // The client learns first, on its own connection, that we serve it now.
-      pb::Frame ready = transport::MakeEvent(transport::kHandoffPayloadProtocol,
-                                             AckBytes(offer, true, ""), offer.correlation_id());
+      accepted = AckBytes(offer, true, "");
+      pb::Frame ready = transport::MakeEvent(transport::kHandoffPayloadProtocol, accepted,
+                                             offer.correlation_id());
       auto written = co_await transport::WriteFrame(*adopted, ready);
       if (!written) {
         detail = "client went away: " + written.error().message();
@@ -134,7 +136,8 @@ asio::awaitable<std::optional<platform::LocalStream>> HandoffAcceptor::Accept(
     }
   }
   handles.clear();  // a rejected offer's handle is closed here
-  pb::Frame answer = transport::MakeResponseTo(frame, AckBytes(offer, detail.empty(), detail));
+  pb::Frame answer = transport::MakeResponseTo(
+      frame, detail.empty() ? std::move(accepted) : AckBytes(offer, false, detail));
   if (auto framed = transport::EncodeFrame(answer)) QueueAnswer(std::move(*framed));
   co_return stream;
 }

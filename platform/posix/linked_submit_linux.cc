@@ -9,6 +9,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#ifndef IORING_SETUP_SUBMIT_ALL  // kernel headers older than 5.18
+#define IORING_SETUP_SUBMIT_ALL (1U << 7)
+#endif
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>

@@ -110,7 +110,11 @@ TEST(BrokerLifecycle, KilledBackendIsNoticedAndRelaunchedOnTheNextHello) {
   ASSERT_EQ(broker.BackendPid(), 0u) << broker.Log();
   EXPECT_NE(broker.Log().find("backend died"), std::string::npos);
   auto second = broker.SendHello(MakeTestHello("echo"));
-  ASSERT_TRUE(second && second->has_negotiated());
+  ASSERT_TRUE(second && second->has_negotiated())
+      << (!second ? std::string("no reply")
+                  : "refused: code " + std::to_string(second->refused().code()) + " " +
+                        second->refused().reason())
+      << "\n" << broker.Log();
   EXPECT_NE(second->negotiated().backend_pipe(), first->negotiated().backend_pipe());
   EXPECT_NE(broker.BackendPid(), pid);
   EXPECT_EQ(RunAsync(broker.io(), EchoThrough(second->negotiated().backend_pipe(), "again")),

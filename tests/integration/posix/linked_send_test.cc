@@ -11,6 +11,9 @@
 #if defined(__linux__)
 #include <linux/io_uring.h>
 #include <sys/syscall.h>
+#ifndef IORING_SETUP_SUBMIT_ALL  // kernel headers older than 5.18
+#define IORING_SETUP_SUBMIT_ALL (1U << 7)
+#endif
 #endif
 
 #include <cstring>
