@@ -66,32 +66,30 @@ asio::awaitable<bool> HandoffCoordinator::Transfer(HandoffPlan plan,
   pending_[cid] = Pending{plan, false};
 
   error_code reply_error;
-  // Without linking the two are separate steps anyway, and the reply need
-  // not wait for the backend's channel to be free (other offers).
-  bool reply_tried = !linker_.available();
-  if (reply_tried) {
+  std::span<const std::uint8_t> unwritten = reply;
+  if (!linker_.available()) {
+    // Two steps anyway: the reply need not wait for the backend's channel
+    // to be free of other offers.
     reply_error = co_await platform::WriteAll(connection, asio::buffer(reply.data(), reply.size()));
+    unwritten = {};
   }
   // Named first: GCC 12 destroys lambda temporaries in a co_await expression
   // twice (seen here; also https://github.com/equeim/tremotesf2/pull/551).
   BackendSupervisor::ControlSend send =
       [&](platform::HandleChannel& channel) -> asio::awaitable<error_code> {
-    if (!linker_.available()) {
-      co_return co_await transport::SendConnection(channel, std::move(connection), frame,
-                                                   /*fill_handle_value=*/true);
-    }
-    auto sent = co_await transport::ReplyThenSendConnection(channel, linker_, connection, reply,
+    auto sent = co_await transport::ReplyThenSendConnection(channel, linker_, connection, unwritten,
                                                             frame, /*fill_handle_value=*/true);
-    reply_tried = true;
+    unwritten = {};
     reply_error = sent.reply;
     co_return sent.transfer;
   };
   error_code ec;
   if (!reply_error) ec = co_await supervisor_.SendToBackend(plan.backend_key, std::move(send));
-  if (!reply_tried) {
-    // No backend to take it: the client still gets its reply, then EOF,
-    // and reconnects to backend_pipe.
-    reply_error = co_await platform::WriteAll(connection, asio::buffer(reply.data(), reply.size()));
+  if (!reply_error && !unwritten.empty()) {
+    // No backend took it: the client still gets its reply, then EOF, and
+    // reconnects to backend_pipe.
+    reply_error =
+        co_await platform::WriteAll(connection, asio::buffer(unwritten.data(), unwritten.size()));
   }
   connection.Close();  // ours is closed either way; on failure the client reconnects
   auto it = pending_.find(cid);

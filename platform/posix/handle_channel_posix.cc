@@ -104,7 +104,8 @@ class HandleChannel::Impl {
       }
     }
     if (written < first.size()) {
-      result.write = co_await WriteAll(stream, asio::buffer(first.data() + written, first.size() - written));
+      result.write =
+          co_await WriteAll(stream, asio::buffer(first.data() + written, first.size() - written));
       if (result.write) co_return result;
     }
     if (sent < out.total()) result.send = co_await SendFrom(out, handles, sent);

@@ -30,7 +30,8 @@ boost::asio::awaitable<boost::system::error_code> SendConnection(
 // message), then sends the connection as SendConnection does; the offer
 // never leaves before the last byte of the reply. With an available
 // `linker` the two usually enter the kernel in one call, so the woken
-// client cannot delay the offer. The connection is closed here either way.
+// client cannot delay the offer. An empty `reply` (already written) makes
+// this SendConnection. The connection is closed here either way.
 struct ReplyThenTransfer {
   boost::system::error_code reply;     // set: the reply failed, nothing was sent
   boost::system::error_code transfer;  // set: the client has its reply, not a new owner
