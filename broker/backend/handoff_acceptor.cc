@@ -123,12 +123,16 @@ asio::awaitable<std::optional<platform::LocalStream>> HandoffAcceptor::Accept(
     if (!adopted) {
       detail = "cannot adopt the connection: " + adopted.error().message();
     } else {
-      // The client learns first, on its own connection, that we serve it now.
+      // The client learns first, on its own connection, that we serve it
+      // now: where the stream allows, the EVENT leaves with the handler's
+      // first reply (one write, one wakeup for the client), else at once.
       accepted = AckBytes(offer, true, "");
       pb::Frame ready = transport::MakeEvent(transport::kHandoffPayloadProtocol, accepted,
                                              offer.correlation_id());
-      auto written = co_await transport::WriteFrame(*adopted, ready);
-      if (!written) {
+      auto framed = transport::EncodeFrame(ready);
+      if (framed && platform::CanPrependWriteBytes(*adopted)) {
+        stream = platform::PrependWriteBytes(std::move(*adopted), std::move(*framed));
+      } else if (auto written = co_await transport::WriteFrame(*adopted, ready); !written) {
         detail = "client went away: " + written.error().message();
       } else {
         stream = std::move(*adopted);

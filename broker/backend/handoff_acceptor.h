@@ -25,10 +25,13 @@ namespace pb = ::running_process::broker::v1;
 // 0xD0FF REQUEST from the broker (HandoffOffer + the client's connection
 // beside it) it validates the offer (envelope, correlation id, a 16-byte
 // token never seen before, our service, exactly one handle, and on Windows
-// the handle value named in the offer), adopts the connection and writes the
-// handoff-ready EVENT to the client (the same bytes the Rust broker relays:
-// EVENT, 0xD0FF, request_id = correlation id, HandoffAck{token, accepted,
-// correlation_id}). A rejected offer's handle is closed at once.
+// the handle value named in the offer), adopts the connection and greets the
+// client with the handoff-ready EVENT (the same bytes the Rust broker
+// relays: EVENT, 0xD0FF, request_id = correlation id, HandoffAck{token,
+// accepted, correlation_id}). On POSIX the EVENT rides in front of the
+// handler's first write (PrependWriteBytes), so the client wakes once for
+// both; it is never held back past the handler's first wait. Elsewhere it
+// is written at once. A rejected offer's handle is closed at once.
 //
 // The broker's answer (HandoffAck in a RESPONSE, accepted or not with the
 // reason) is queued, and AnswerBroker() sends queued answers in batches,

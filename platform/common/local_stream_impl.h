@@ -38,4 +38,8 @@ class LocalStream::Impl {
   virtual boost::system::result<PlatformHandle> ReleaseHandle() = 0;
 };
 
+// The platform stream inside `stream` (null for an empty one); `stream` is
+// left empty.
+std::unique_ptr<LocalStream::Impl> TakeImpl(LocalStream&& stream) noexcept;
+
 }  // namespace rp::platform

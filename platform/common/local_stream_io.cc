@@ -16,6 +16,10 @@ LocalStream::LocalStream(LocalStream&&) noexcept = default;
 LocalStream& LocalStream::operator=(LocalStream&&) noexcept = default;
 LocalStream::~LocalStream() = default;
 
+std::unique_ptr<LocalStream::Impl> TakeImpl(LocalStream&& stream) noexcept {
+  return std::move(stream.impl_);
+}
+
 bool LocalStream::is_open() const noexcept { return impl_ && impl_->is_open(); }
 
 asio::any_io_executor LocalStream::get_executor() const {

@@ -16,37 +16,37 @@ using boost::system::error_code;
 
 class PrefixedStream final : public LocalStream::Impl {
  public:
-  PrefixedStream(LocalStream inner, std::vector<std::uint8_t> prefix)
+  PrefixedStream(std::unique_ptr<LocalStream::Impl> inner, std::vector<std::uint8_t> prefix)
       : inner_(std::move(inner)), prefix_(std::move(prefix)) {}
 
-  bool is_open() const noexcept override { return inner_.is_open(); }
-  asio::any_io_executor get_executor() const override { return inner_.get_executor(); }
+  bool is_open() const noexcept override { return inner_->is_open(); }
+  asio::any_io_executor get_executor() const override { return inner_->get_executor(); }
 
   asio::awaitable<boost::system::result<std::size_t>> ReadSome(
       asio::mutable_buffer buffer) override {
     if (Pending() > 0) co_return TakePrefix(buffer);
-    co_return co_await inner_.ReadSome(buffer);
+    co_return co_await inner_->ReadSome(buffer);
   }
   asio::awaitable<boost::system::result<std::size_t>> WriteSome(
       asio::const_buffer buffer) override {
-    co_return co_await inner_.WriteSome(buffer);
+    co_return co_await inner_->WriteSome(buffer);
   }
   boost::system::result<std::size_t> TryReadSome(asio::mutable_buffer buffer) noexcept override {
     if (Pending() > 0) return TakePrefix(buffer);
-    return inner_.TryReadSome(buffer);
+    return inner_->TryReadSome(buffer);
   }
   boost::system::result<std::size_t> TryWriteSome(asio::const_buffer buffer) noexcept override {
-    return inner_.TryWriteSome(buffer);
+    return inner_->TryWriteSome(buffer);
   }
-  void Cancel() noexcept override { inner_.Cancel(); }
-  void Close() noexcept override { inner_.Close(); }
+  void Cancel() noexcept override { inner_->Cancel(); }
+  void Close() noexcept override { inner_->Close(); }
   // Bytes we still hold would not travel with the handle.
   bool is_transferable() const noexcept override {
-    return Pending() == 0 && inner_.is_transferable();
+    return Pending() == 0 && inner_->is_transferable();
   }
   boost::system::result<PlatformHandle> ReleaseHandle() override {
     if (Pending() > 0) return make_error_code(Error::kNotTransferable);
-    return inner_.ReleaseHandle();
+    return inner_->ReleaseHandle();
   }
 
  private:
@@ -58,7 +58,7 @@ class PrefixedStream final : public LocalStream::Impl {
     return n;
   }
 
-  LocalStream inner_;
+  std::unique_ptr<LocalStream::Impl> inner_;  // never null
   std::vector<std::uint8_t> prefix_;
   std::size_t taken_ = 0;
 };
@@ -67,7 +67,9 @@ class PrefixedStream final : public LocalStream::Impl {
 
 LocalStream PrependReadBytes(LocalStream stream, std::vector<std::uint8_t> bytes) {
   if (bytes.empty()) return stream;
-  return LocalStream(std::make_unique<PrefixedStream>(std::move(stream), std::move(bytes)));
+  auto inner = TakeImpl(std::move(stream));
+  if (!inner) return LocalStream();
+  return LocalStream(std::make_unique<PrefixedStream>(std::move(inner), std::move(bytes)));
 }
 
 }  // namespace rp::platform

@@ -1,9 +1,9 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 // Stream framing over real local connections (spec §1.3).
 #include <string>
+#include <tuple>
 #include <vector>
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <gtest/gtest.h>
 
 #include "rp/platform/local_listener.h"
@@ -28,15 +28,7 @@ class FrameIoTest : public ::testing::Test {
                                                   test::UniqueEndpointAddress(dir_, "frames"));
     ASSERT_TRUE(listener) << listener.error().message();
     listener_ = std::move(*listener);
-    RunAsync(io_, [this]() -> asio::awaitable<bool> {
-      using namespace asio::experimental::awaitable_operators;
-      auto [c, s] = co_await (LocalStream::Connect(io_.get_executor(), listener_.address(), 5s) &&
-                              listener_.Accept());
-      EXPECT_TRUE(c && s);
-      client_ = std::move(*c);
-      server_ = std::move(s->stream);
-      co_return true;
-    }());
+    std::tie(client_, server_) = test::ConnectedStreams(io_, listener_);
   }
 
   // Writes raw bytes from the client, optionally closing it afterwards.

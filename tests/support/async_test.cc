@@ -1,6 +1,7 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 #include "support/async_test.h"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <gtest/gtest.h>
 
@@ -26,6 +27,22 @@ std::size_t OpenHandleCount() {
   auto count = platform::CountOpenHandles();
   EXPECT_TRUE(count.has_value()) << "cannot count open handles";
   return count ? *count : 0;
+}
+
+std::pair<platform::LocalStream, platform::LocalStream> ConnectedStreams(
+    boost::asio::io_context& io, platform::LocalListener& listener) {
+  using Streams = std::pair<platform::LocalStream, platform::LocalStream>;
+  return RunAsync(io, [&]() -> boost::asio::awaitable<Streams> {
+    using namespace boost::asio::experimental::awaitable_operators;
+    auto [client, server] = co_await (platform::LocalStream::Connect(
+                                          io.get_executor(), listener.address(),
+                                          std::chrono::seconds(5)) &&
+                                      listener.Accept());
+    EXPECT_TRUE(client) << client.error().message();
+    EXPECT_TRUE(server) << server.error().message();
+    if (!client || !server) co_return Streams();
+    co_return Streams(std::move(*client), std::move(server->stream));
+  }());
 }
 
 std::size_t HandleBaseline(boost::asio::io_context& io) {

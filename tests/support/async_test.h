@@ -12,6 +12,8 @@
 #include <boost/asio/io_context.hpp>
 
 #include "rp/platform/child_process.h"
+#include "rp/platform/local_listener.h"
+#include "rp/platform/local_stream.h"
 
 namespace rp::test {
 
@@ -39,6 +41,11 @@ T RunAsync(boost::asio::io_context& io, boost::asio::awaitable<T> work,
   if (error) std::rethrow_exception(error);
   return std::move(*out);
 }
+
+// A client connected to `listener`, and the server side it accepted;
+// fails the test (empty streams) if either step fails.
+std::pair<platform::LocalStream, platform::LocalStream> ConnectedStreams(
+    boost::asio::io_context& io, platform::LocalListener& listener);
 
 // Launches this test binary as child `name` (see child_registry.h).
 boost::system::result<platform::ChildProcess> LaunchSelf(

@@ -89,6 +89,10 @@ class LocalStream {
   boost::system::result<PlatformHandle> ReleaseHandle();
 
  private:
+  // Decorators (common/) take the platform stream out of its shell so that
+  // their own reads skip a second eager attempt.
+  friend std::unique_ptr<Impl> TakeImpl(LocalStream&& stream) noexcept;
+
   static constexpr int kMaxEagerReads = 16;
   std::unique_ptr<Impl> impl_;
   int eager_reads_ = 0;
@@ -99,6 +103,18 @@ class LocalStream {
 // connection on untouched. Writes go straight through. While some of
 // `bytes` are unread the stream is not transferable.
 LocalStream PrependReadBytes(LocalStream stream, std::vector<std::uint8_t> bytes);
+
+// A stream whose first write carries `bytes` in front of the caller's, so a
+// short message a server owes its client (the handoff-ready EVENT) and the
+// server's first reply leave in one system call and wake the client once.
+// The bytes never wait long on the caller: they go out on their own as soon
+// as it is about to wait for a read, closes, drops or hands the stream on,
+// and at the latest once the executor has run two more turns after this
+// call (a caller busy with something else). Only for streams that can write
+// without the event loop (CanPrependWriteBytes: POSIX sockets); the caller
+// writes `bytes` itself on the others.
+bool CanPrependWriteBytes(LocalStream& stream) noexcept;
+LocalStream PrependWriteBytes(LocalStream stream, std::vector<std::uint8_t> bytes);
 
 // Reads exactly buffer.size() bytes, taking what has already arrived
 // without a trip through the event loop. Returns eof if the peer closed before
