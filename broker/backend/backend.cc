@@ -254,7 +254,8 @@ class Backend::Impl {
         break;
       }
       if (frame.payload_protocol() == transport::kHandoffPayloadProtocol) {
-        auto stream = co_await handoff_.Accept(frame, std::move(message->handles));
+        const bool busy = activity_->connections > 0;  // serving other clients
+        auto stream = co_await handoff_.Accept(frame, std::move(message->handles), busy);
         if (stream) Serve(std::move(*stream));
         continue;
       }

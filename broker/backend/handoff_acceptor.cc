@@ -110,7 +110,7 @@ void HandoffAcceptor::Stop() {
 }
 
 asio::awaitable<std::optional<platform::LocalStream>> HandoffAcceptor::Accept(
-    const pb::Frame& frame, std::vector<platform::PlatformHandle> handles) {
+    const pb::Frame& frame, std::vector<platform::PlatformHandle> handles, bool busy) {
   pb::HandoffOffer offer;
   bool decoded = offer.ParseFromString(frame.payload());
   std::string detail = Check(frame, offer, decoded, handles);
@@ -124,13 +124,13 @@ asio::awaitable<std::optional<platform::LocalStream>> HandoffAcceptor::Accept(
       detail = "cannot adopt the connection: " + adopted.error().message();
     } else {
       // The client learns first, on its own connection, that we serve it
-      // now: where the stream allows, the EVENT leaves with the handler's
-      // first reply (one write, one wakeup for the client), else at once.
+      // now: at once, or when busy and the stream allows, with the
+      // handler's first reply (one write, one wakeup for the client).
       accepted = AckBytes(offer, true, "");
       pb::Frame ready = transport::MakeEvent(transport::kHandoffPayloadProtocol, accepted,
                                              offer.correlation_id());
       auto framed = transport::EncodeFrame(ready);
-      if (framed && platform::CanPrependWriteBytes(*adopted)) {
+      if (busy && framed && platform::CanPrependWriteBytes(*adopted)) {
         stream = platform::PrependWriteBytes(std::move(*adopted), std::move(*framed));
       } else if (auto written = co_await transport::WriteFrame(*adopted, ready); !written) {
         detail = "client went away: " + written.error().message();

@@ -69,13 +69,14 @@ class HandoffAcceptorTest : public ::testing::Test {
   // `handler`, if any, gets the adopted stream at once, as a connection
   // handler would.
   Delivered Deliver(const pb::Frame& frame, platform::LocalStream server,
-                    std::function<void(platform::LocalStream&)> handler = {}) {
+                    std::function<void(platform::LocalStream&)> handler = {}, bool busy = false) {
     return RunAsync(io_, [&]() -> asio::awaitable<Delivered> {
       co_await transport::SendConnection(broker_, std::move(server), frame, true);
       auto message = co_await backend_.Receive();
       EXPECT_TRUE(message);
       auto decoded = transport::TryDecodeFrame(message->bytes);
-      auto stream = co_await acceptor_.Accept((*decoded)->frame, std::move(message->handles));
+      auto stream =
+          co_await acceptor_.Accept((*decoded)->frame, std::move(message->handles), busy);
       if (stream && handler) handler(*stream);
       auto answer = co_await broker_.Receive();
       pb::HandoffAck ack;
@@ -126,7 +127,26 @@ TEST_F(HandoffAcceptorTest, GreetsTheClientThenRejectsAReplayedToken) {
   EXPECT_EQ(ack3.error_detail(), "handoff token length was 3 bytes; expected 16");
 }
 
-TEST_F(HandoffAcceptorTest, GreetingLeavesWithTheHandlersFirstReply) {
+TEST_F(HandoffAcceptorTest, IdleBackendGreetsAtOnce) {
+  if (platform::CurrentOs() == platform::OsFlavor::kWindows) {
+    GTEST_SKIP() << "needs a second process to duplicate handles into (covered by Handoff.*)";
+  }
+  auto [client, server] = Connection();
+  std::string early;  // what the client has before the handler writes anything
+  auto look = [&](platform::LocalStream&) {
+    std::vector<char> chunk(4096);
+    if (auto n = client.TryReadSome(asio::buffer(chunk))) early.assign(chunk.data(), *n);
+  };
+  auto [adopted, ack] = Deliver(Offer(std::string(16, '\x08'), 11), std::move(server), look);
+  ASSERT_TRUE(adopted);
+  auto decoded = transport::TryDecodeFrame(
+      std::span(reinterpret_cast<const std::uint8_t*>(early.data()), early.size()));
+  ASSERT_TRUE(decoded && *decoded) << early.size() << " bytes";
+  EXPECT_EQ((*decoded)->frame.kind(), pb::FRAME_KIND_EVENT);
+  EXPECT_EQ((*decoded)->frame.request_id(), 11u);
+}
+
+TEST_F(HandoffAcceptorTest, BusyBackendSendsTheGreetingWithTheHandlersFirstReply) {
   if (platform::CurrentOs() == platform::OsFlavor::kWindows) {
     GTEST_SKIP() << "pipes: the greeting is written on its own (Handoff.* covers it)";
   }
@@ -140,7 +160,7 @@ TEST_F(HandoffAcceptorTest, GreetingLeavesWithTheHandlersFirstReply) {
     EXPECT_EQ(*n, reply.size());
   };
   auto [adopted, ack] =
-      Deliver(Offer(std::string(16, '\x07'), 9), std::move(server), answer_at_once);
+      Deliver(Offer(std::string(16, '\x07'), 9), std::move(server), answer_at_once, /*busy=*/true);
   ASSERT_TRUE(adopted);
   // ...and leaves in front of it.
   std::vector<std::uint8_t> first(4096);
