@@ -131,7 +131,10 @@ TEST_F(HandoffAcceptorTest, IdleBackendGreetsAtOnce) {
   if (platform::CurrentOs() == platform::OsFlavor::kWindows) {
     GTEST_SKIP() << "needs a second process to duplicate handles into (covered by Handoff.*)";
   }
-  auto [client, server] = Connection();
+  // Named, not bound: lambdas below capture the client (clang).
+  auto streams = Connection();
+  platform::LocalStream& client = streams.first;
+  platform::LocalStream& server = streams.second;
   std::string early;  // what the client has before the handler writes anything
   auto look = [&](platform::LocalStream&) {
     std::vector<char> chunk(4096);
@@ -150,7 +153,10 @@ TEST_F(HandoffAcceptorTest, BusyBackendSendsTheGreetingWithTheHandlersFirstReply
   if (platform::CurrentOs() == platform::OsFlavor::kWindows) {
     GTEST_SKIP() << "pipes: the greeting is written on its own (Handoff.* covers it)";
   }
-  auto [client, server] = Connection();
+  // Named, not bound: lambdas below capture the client (clang).
+  auto streams = Connection();
+  platform::LocalStream& client = streams.first;
+  platform::LocalStream& server = streams.second;
   const std::string reply = "pong";
   auto answer_at_once = [&](platform::LocalStream& stream) {
     char byte = 0;  // the greeting waits for the reply...
