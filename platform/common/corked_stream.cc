@@ -26,17 +26,39 @@ struct CorkState {
   std::vector<std::uint8_t> cork;            // not yet written
 };
 
-// Writes what it can of the corked bytes without waiting. A peer that is
-// gone drops them (its reads report that already).
-void TryFlush(CorkState& state) noexcept {
-  if (state.cork.empty()) return;
-  auto n = state.inner->TryWriteSome(asio::buffer(state.cork));
-  if (!n) {
-    if (n.error() != asio::error::would_block) state.cork.clear();
-    return;
-  }
-  state.cork.erase(state.cork.begin(), state.cork.begin() + static_cast<std::ptrdiff_t>(*n));
+// The corked bytes with up to kMaxCombinedBytes of `buffer` behind them.
+std::vector<std::uint8_t> Combine(const CorkState& state, asio::const_buffer buffer) {
+  const std::size_t take = std::min(buffer.size(), kMaxCombinedBytes);
+  std::vector<std::uint8_t> combined(state.cork.size() + take);
+  std::memcpy(combined.data(), state.cork.data(), state.cork.size());
+  if (take > 0) std::memcpy(combined.data() + state.cork.size(), buffer.data(), take);
+  return combined;
 }
+
+// Writes what the OS takes now of the corked bytes and `buffer` behind
+// them, in one call; returns how many of `buffer`'s bytes went, or
+// would_block while some corked bytes are still unwritten. A peer that is
+// gone drops the corked bytes (its reads report that already).
+boost::system::result<std::size_t> TryWriteCorked(CorkState& state, asio::const_buffer buffer) {
+  std::vector<std::uint8_t>& cork = state.cork;
+  if (cork.empty()) return state.inner->TryWriteSome(buffer);
+  std::vector<std::uint8_t> combined = Combine(state, buffer);
+  auto n = state.inner->TryWriteSome(asio::buffer(combined));
+  if (!n) {
+    if (n.error() != asio::error::would_block) cork.clear();
+    return n.error();
+  }
+  const std::size_t corked = cork.size();
+  if (*n < corked) {
+    cork.erase(cork.begin(), cork.begin() + static_cast<std::ptrdiff_t>(*n));
+    return make_error_code(asio::error::would_block);
+  }
+  cork.clear();
+  if (*n == corked && buffer.size() > 0) return state.inner->TryWriteSome(buffer);
+  return *n - corked;
+}
+
+void TryFlush(CorkState& state) noexcept { (void)TryWriteCorked(state, {}); }
 
 class CorkedStream final : public LocalStream::Impl {
  public:
@@ -59,8 +81,12 @@ class CorkedStream final : public LocalStream::Impl {
 
   asio::awaitable<boost::system::result<std::size_t>> WriteSome(
       asio::const_buffer buffer) override {
-    if (state_->cork.empty()) co_return co_await state_->inner->WriteSome(buffer);
-    co_return co_await WriteCorked(buffer);
+    if (!state_->cork.empty()) {
+      auto written = co_await WriteCorked(buffer);
+      // At least one of the caller's bytes, as WriteSome promises.
+      if (!written || *written > 0 || buffer.size() == 0) co_return written;
+    }
+    co_return co_await state_->inner->WriteSome(buffer);
   }
 
   boost::system::result<std::size_t> TryReadSome(asio::mutable_buffer buffer) noexcept override {
@@ -68,21 +94,7 @@ class CorkedStream final : public LocalStream::Impl {
   }
 
   boost::system::result<std::size_t> TryWriteSome(asio::const_buffer buffer) noexcept override {
-    std::vector<std::uint8_t>& cork = state_->cork;
-    if (cork.empty()) return state_->inner->TryWriteSome(buffer);
-    std::vector<std::uint8_t> combined = Combine(buffer);
-    auto n = state_->inner->TryWriteSome(asio::buffer(combined));
-    if (!n) {
-      if (n.error() != asio::error::would_block) cork.clear();
-      return n.error();
-    }
-    const std::size_t corked = cork.size();
-    if (*n < corked) {  // none of the caller's bytes went; the rest waits
-      cork.erase(cork.begin(), cork.begin() + static_cast<std::ptrdiff_t>(*n));
-      return make_error_code(asio::error::would_block);
-    }
-    cork.clear();
-    return *n - corked;
+    return TryWriteCorked(*state_, buffer);
   }
 
   void Cancel() noexcept override { state_->inner->Cancel(); }
@@ -104,20 +116,11 @@ class CorkedStream final : public LocalStream::Impl {
   }
 
  private:
-  std::vector<std::uint8_t> Combine(asio::const_buffer buffer) const {
-    const std::vector<std::uint8_t>& cork = state_->cork;
-    const std::size_t take = std::min(buffer.size(), kMaxCombinedBytes);
-    std::vector<std::uint8_t> combined(cork.size() + take);
-    std::memcpy(combined.data(), cork.data(), cork.size());
-    if (take > 0) std::memcpy(combined.data() + cork.size(), buffer.data(), take);
-    return combined;
-  }
-
   // Writes all corked bytes, with as much of `buffer` behind them as goes
   // in the same writes; returns how many of `buffer`'s bytes went (maybe
   // 0). The cork is taken first, so nothing else writes it again.
   asio::awaitable<boost::system::result<std::size_t>> WriteCorked(asio::const_buffer buffer) {
-    std::vector<std::uint8_t> combined = Combine(buffer);
+    std::vector<std::uint8_t> combined = Combine(*state_, buffer);
     const std::size_t corked = state_->cork.size();
     state_->cork.clear();
     std::size_t done = 0;
