@@ -94,8 +94,10 @@ struct Phases {
 };
 
 // One Connect + 1-byte echo; returns its latency, or a negative value on
-// any failure or on a route other than the one the mode expects.
-asio::awaitable<double> Once(const std::string& endpoint, Mode mode, Phases* phases = nullptr) {
+// any failure or on a route other than the one the mode expects. A failed
+// Connect is reported on stderr unless `quiet` (the start-up probe).
+asio::awaitable<double> Once(const std::string& endpoint, Mode mode, Phases* phases = nullptr,
+                             bool quiet = false) {
   rp::client::ConnectOptions options;
   options.broker_endpoint = endpoint;
   options.accept_handoff = mode != Mode::kReconnect;
@@ -105,6 +107,7 @@ asio::awaitable<double> Once(const std::string& endpoint, Mode mode, Phases* pha
   auto result = co_await rp::client::Connect("echo", "1.0.0", options);
   auto* connection = std::get_if<rp::client::Connection>(&result);
   if (!connection) {
+    if (quiet) co_return -1;
     std::fprintf(stderr, "connect failed: %s\n",
                  std::get<rp::client::ConnectError>(result).message().c_str());
     co_return -1;
@@ -361,7 +364,7 @@ int main(int argc, char** argv) {
     asio::steady_timer pause(io);
     bool up = false;
     for (int i = 0; i < 400 && !up; ++i) {  // until the broker answers and the backend runs
-      up = co_await Once(endpoint, Mode::kReconnect) >= 0;
+      up = co_await Once(endpoint, Mode::kReconnect, nullptr, /*quiet=*/true) >= 0;
       if (!up) {
         pause.expires_after(10ms);
         co_await pause.async_wait(asio::use_awaitable);

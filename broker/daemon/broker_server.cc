@@ -60,7 +60,7 @@ BrokerServer::BrokerServer(asio::io_context& io, BrokerConfig config)
   events_.EnableBatching(io.get_executor(), std::chrono::milliseconds(100));
   router_.set_definition_observer([this](const std::string& service, bool changed) {
     events_.Emit({changed ? pb::SERVICE_DEF_CHANGED : pb::SERVICE_DEF_LOADED, Severity::kInfo,
-                  service, changed ? "service definition changed on disk" : "loaded"});
+                  service, changed ? "service definition changed on disk" : "loaded", {}});
   });
 }
 

@@ -70,29 +70,34 @@ std::string LifecycleLogPath(const std::string& state_dir) {
   return (fs::path(state_dir) / "events" / "lifecycle.pb").string();
 }
 
-std::string EncodeLifecycleRecord(const pb::LifecycleEvent& event) {
-  auto encoded_size = [](const pb::LifecycleEvent& e) {
-    const std::size_t body = e.ByteSizeLong();
-    return VarintSize(body) + body;
-  };
-  const pb::LifecycleEvent* fitting = &event;
-  pb::LifecycleEvent cut;  // a copy only for a record that does not fit
-  if (encoded_size(event) > EventLog::kMaxRecordBytes) {
-    cut = event;
-    // Shed text until the record fits: extra values, then the reason, then
-    // the request id, then the extra map altogether.
-    for (std::size_t limit = 128; encoded_size(cut) > EventLog::kMaxRecordBytes && limit > 0;
-         limit /= 2) {
-      for (auto& [key, value] : *cut.mutable_extra()) CutUtf8(&value, limit);
-      CutUtf8(cut.mutable_reason(), limit);
-      CutUtf8(cut.mutable_request_id(), limit);
-    }
-    if (encoded_size(cut) > EventLog::kMaxRecordBytes) cut.clear_extra();
-    fitting = &cut;
+void AppendLifecycleRecord(const pb::LifecycleEvent& event, std::string& out) {
+  const std::size_t body = event.ByteSizeLong();
+  if (VarintSize(body) + body <= EventLog::kMaxRecordBytes) {
+    AppendVarint(out, body);
+    transport::AppendDeterministicSized(event, out);
+    return;
   }
+  auto encoded_size = [](const pb::LifecycleEvent& e) {
+    const std::size_t size = e.ByteSizeLong();
+    return VarintSize(size) + size;
+  };
+  pb::LifecycleEvent cut = event;
+  // Shed text until the record fits: extra values, then the reason, then
+  // the request id, then the extra map altogether.
+  for (std::size_t limit = 128; encoded_size(cut) > EventLog::kMaxRecordBytes && limit > 0;
+       limit /= 2) {
+    for (auto& [key, value] : *cut.mutable_extra()) CutUtf8(&value, limit);
+    CutUtf8(cut.mutable_reason(), limit);
+    CutUtf8(cut.mutable_request_id(), limit);
+  }
+  if (encoded_size(cut) > EventLog::kMaxRecordBytes) cut.clear_extra();
+  AppendVarint(out, cut.ByteSizeLong());
+  transport::AppendDeterministicSized(cut, out);
+}
+
+std::string EncodeLifecycleRecord(const pb::LifecycleEvent& event) {
   std::string record;
-  AppendVarint(record, fitting->ByteSizeLong());
-  transport::AppendDeterministic(*fitting, record);
+  AppendLifecycleRecord(event, record);
   return record;
 }
 
@@ -144,6 +149,7 @@ EventLog::EventLog(std::string state_dir, std::string broker_instance, std::uint
       broker_instance_(std::move(broker_instance)),
       max_bytes_(max_bytes),
       pid_(platform::CurrentProcessId()) {
+  recent_.reserve(kRecentEvents);
   Open();
 }
 
@@ -160,9 +166,8 @@ void EventLog::EnableBatching(boost::asio::any_io_executor executor,
 
 void EventLog::Flush() {
   if (held_.empty()) return;
-  std::string bytes = std::move(held_);
-  held_.clear();
-  Append(bytes);
+  Append(held_);
+  held_.clear();  // keeps its capacity for the next batch
 }
 
 void EventLog::Append(const std::string& bytes) {
@@ -203,25 +208,33 @@ void EventLog::Rotate() {
   Open();
 }
 
+pb::LifecycleEvent& EventLog::NextRecentSlot() {
+  if (recent_.size() < kRecentEvents) return recent_.emplace_back();  // reserved: no move
+  pb::LifecycleEvent& oldest = recent_[recent_next_];
+  recent_next_ = (recent_next_ + 1) % kRecentEvents;
+  oldest.Clear();  // keeps its strings' buffers for the new event
+  return oldest;
+}
+
 void EventLog::Emit(LifecycleRecord record) {
-  pb::LifecycleEvent event;
+  pb::LifecycleEvent& event = NextRecentSlot();
   event.set_ts_ms(static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(
           std::chrono::system_clock::now().time_since_epoch())
           .count()));
   event.set_pid(pid_);
-  event.set_service_name(std::move(record.service));
+  event.set_service_name(record.service);
   event.set_kind(record.kind);
-  event.set_reason(std::move(record.reason));
+  event.set_reason(record.reason);
   for (auto& [key, value] : record.extra) (*event.mutable_extra())[key] = std::move(value);
   event.set_severity_number(SeverityNumber(record.severity));
   event.set_severity_text(SeverityText(record.severity));
   event.set_connection_id(record.connection_id);
   event.set_broker_instance(broker_instance_);
-  const std::string bytes = EncodeLifecycleRecord(event);
+  // Appended behind anything held back, so the file keeps emission order.
+  AppendLifecycleRecord(event, held_);
 
   if (flush_timer_ && record.kind == pb::HELLO_ACCEPTED && !failed_) {
-    held_ += bytes;
     if (held_.size() >= kBatchBytes) {
       Flush();
     } else if (!flush_armed_) {
@@ -234,17 +247,17 @@ void EventLog::Emit(LifecycleRecord record) {
       });
     }
   } else {
-    held_ += bytes;  // after anything held back, in emission order
     Flush();
   }
-  recent_.push_back(std::move(event));
-  if (recent_.size() > kRecentEvents) recent_.pop_front();
 }
 
 std::vector<std::string> EventLog::RecentJson() const {
   std::vector<std::string> out;
   out.reserve(recent_.size());
-  for (const auto& event : recent_) out.push_back(LifecycleEventJson(event));
+  // Once the ring is full, recent_next_ is the oldest slot.
+  for (std::size_t i = 0; i < recent_.size(); ++i) {
+    out.push_back(LifecycleEventJson(recent_[(recent_next_ + i) % recent_.size()]));
+  }
   return out;
 }
 

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -72,6 +71,7 @@ class EventLog {
   void Open();
   void Rotate();
   void Append(const std::string& bytes);
+  pb::LifecycleEvent& NextRecentSlot();
 
   std::string dir_;
   std::string path_;
@@ -81,13 +81,20 @@ class EventLog {
   std::uint64_t size_ = 0;
   bool failed_ = false;
   std::uint32_t pid_;
-  std::deque<pb::LifecycleEvent> recent_;
+  // The last kRecentEvents events, a ring reused in place (an event is
+  // built in the slot of the one it replaces); recent_next_ is the slot
+  // the next event takes, the oldest once the ring is full.
+  std::vector<pb::LifecycleEvent> recent_;
+  std::size_t recent_next_ = 0;
   std::string held_;  // batched records not yet appended
   std::chrono::milliseconds batch_delay_{0};
   std::unique_ptr<boost::asio::steady_timer> flush_timer_;  // set when batching
   bool flush_armed_ = false;
 };
 
+// Appends `event` to `out` as one log record (varint length + message),
+// cutting text fields until it fits kMaxRecordBytes.
+void AppendLifecycleRecord(const pb::LifecycleEvent& event, std::string& out);
 // Encodes `event` as one log record (varint length + message), cutting
 // text fields until it fits kMaxRecordBytes.
 std::string EncodeLifecycleRecord(const pb::LifecycleEvent& event);

@@ -147,6 +147,34 @@ TEST(LifecycleEvents, AcceptedHellosAreBatchedWithoutReorderingOrLosingAny) {
   EXPECT_EQ(events.back().connection_id(), 4u);
 }
 
+TEST(LifecycleEvents, RecentEventsAreTheNewestOldestFirstWithNothingLeftFromReusedSlots) {
+  TempDir dir;
+  broker::EventLog log(dir.path(), "launch");
+  const std::size_t total = broker::EventLog::kRecentEvents + 7;
+  for (std::size_t i = 1; i <= total; ++i) {
+    if (i <= 7) {  // the slots these take are reused by the last seven events
+      log.Emit({pb::HELLO_REFUSED, broker::Severity::kWarn, "old-service", "refused for a reason",
+                {{"code", "ERROR_X"}}, i});
+    } else {
+      log.Emit({pb::HELLO_ACCEPTED, broker::Severity::kInfo, "echo", "", {}, i});
+    }
+  }
+  const std::vector<std::string> recent = log.RecentJson();
+  ASSERT_EQ(recent.size(), broker::EventLog::kRecentEvents);
+  for (std::size_t at = 0; at < recent.size(); ++at) {
+    const std::uint64_t id = total - broker::EventLog::kRecentEvents + 1 + at;
+    EXPECT_NE(recent[at].find("\"connection_id\":" + std::to_string(id) + ","),
+              std::string::npos)
+        << at << ": " << recent[at];
+  }
+  for (const std::string& event : recent) {
+    EXPECT_EQ(event.find("old-service"), std::string::npos) << event;
+    EXPECT_EQ(event.find("ERROR_X"), std::string::npos) << event;
+    EXPECT_EQ(event.find("refused for a reason"), std::string::npos) << event;
+    EXPECT_NE(event.find("\"severity_text\":\"INFO\""), std::string::npos) << event;
+  }
+}
+
 TEST(LifecycleEvents, TheLogIsBoundedByRotation) {
   TempDir dir;
   std::size_t rotated_events = 0, live_events = 0;

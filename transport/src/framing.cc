@@ -148,14 +148,19 @@ std::string SerializeDeterministic(const google::protobuf::MessageLite& message)
 
 void AppendDeterministic(const google::protobuf::MessageLite& message, std::string& out) {
   // Sized first, so the bytes go straight into their place (one allocation).
-  const std::size_t size = message.ByteSizeLong();
+  (void)message.ByteSizeLong();
+  AppendDeterministicSized(message, out);
+}
+
+void AppendDeterministicSized(const google::protobuf::MessageLite& message, std::string& out) {
+  const auto size = static_cast<std::size_t>(message.GetCachedSize());
   const std::size_t at = out.size();
   out.resize(at + size);
   if (size == 0) return;
   google::protobuf::io::ArrayOutputStream array(out.data() + at, static_cast<int>(size));
   google::protobuf::io::CodedOutputStream coded(&array);
   coded.SetSerializationDeterministic(true);
-  message.SerializeWithCachedSizes(&coded);  // sizes cached by ByteSizeLong() above
+  message.SerializeWithCachedSizes(&coded);  // sizes cached by the caller's ByteSizeLong()
   assert(!coded.HadError());
 }
 

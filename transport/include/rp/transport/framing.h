@@ -68,6 +68,9 @@ FrameResult<std::vector<std::uint8_t>> EncodeFrame(const pb::Frame& frame);
 std::string SerializeDeterministic(const google::protobuf::MessageLite& message);
 // The same, appended to `out`.
 void AppendDeterministic(const google::protobuf::MessageLite& message, std::string& out);
+// The same, for a message whose ByteSizeLong() was just called and which
+// has not changed since (it is not sized again).
+void AppendDeterministicSized(const google::protobuf::MessageLite& message, std::string& out);
 
 struct DecodedFrame {
   pb::Frame frame;
