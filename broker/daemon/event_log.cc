@@ -71,28 +71,27 @@ std::string LifecycleLogPath(const std::string& state_dir) {
 }
 
 void AppendLifecycleRecord(const pb::LifecycleEvent& event, std::string& out) {
-  const std::size_t body = event.ByteSizeLong();
-  if (VarintSize(body) + body <= EventLog::kMaxRecordBytes) {
-    AppendVarint(out, body);
-    transport::AppendDeterministicSized(event, out);
-    return;
-  }
   auto encoded_size = [](const pb::LifecycleEvent& e) {
-    const std::size_t size = e.ByteSizeLong();
-    return VarintSize(size) + size;
+    const std::size_t body = e.ByteSizeLong();
+    return VarintSize(body) + body;
   };
-  pb::LifecycleEvent cut = event;
-  // Shed text until the record fits: extra values, then the reason, then
-  // the request id, then the extra map altogether.
-  for (std::size_t limit = 128; encoded_size(cut) > EventLog::kMaxRecordBytes && limit > 0;
-       limit /= 2) {
-    for (auto& [key, value] : *cut.mutable_extra()) CutUtf8(&value, limit);
-    CutUtf8(cut.mutable_reason(), limit);
-    CutUtf8(cut.mutable_request_id(), limit);
+  const pb::LifecycleEvent* fitting = &event;
+  pb::LifecycleEvent cut;  // a copy only for a record that does not fit
+  if (encoded_size(event) > EventLog::kMaxRecordBytes) {
+    cut = event;
+    // Shed text until the record fits: extra values, then the reason, then
+    // the request id, then the extra map altogether.
+    for (std::size_t limit = 128; encoded_size(cut) > EventLog::kMaxRecordBytes && limit > 0;
+         limit /= 2) {
+      for (auto& [key, value] : *cut.mutable_extra()) CutUtf8(&value, limit);
+      CutUtf8(cut.mutable_reason(), limit);
+      CutUtf8(cut.mutable_request_id(), limit);
+    }
+    if (encoded_size(cut) > EventLog::kMaxRecordBytes) cut.clear_extra();
+    fitting = &cut;
   }
-  if (encoded_size(cut) > EventLog::kMaxRecordBytes) cut.clear_extra();
-  AppendVarint(out, cut.ByteSizeLong());
-  transport::AppendDeterministicSized(cut, out);
+  AppendVarint(out, fitting->ByteSizeLong());  // also caches the sizes for the next line
+  transport::AppendDeterministicSized(*fitting, out);
 }
 
 std::string EncodeLifecycleRecord(const pb::LifecycleEvent& event) {

@@ -92,11 +92,9 @@ class EventLog {
   bool flush_armed_ = false;
 };
 
-// Appends `event` to `out` as one log record (varint length + message),
-// cutting text fields until it fits kMaxRecordBytes.
-void AppendLifecycleRecord(const pb::LifecycleEvent& event, std::string& out);
 // Encodes `event` as one log record (varint length + message), cutting
-// text fields until it fits kMaxRecordBytes.
+// text fields until it fits kMaxRecordBytes: appended to `out`, or returned.
+void AppendLifecycleRecord(const pb::LifecycleEvent& event, std::string& out);
 std::string EncodeLifecycleRecord(const pb::LifecycleEvent& event);
 // Splits a log file's bytes into events; stops at a torn or corrupt tail.
 std::vector<pb::LifecycleEvent> DecodeLifecycleRecords(const std::string& bytes);
