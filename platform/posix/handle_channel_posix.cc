@@ -14,7 +14,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/channel_wire.h"
-#include "posix/channel_inbox.h"
+#include "common/channel_inbox.h"
 #include "posix/linked_submit.h"
 #include "posix/posix_compat.h"
 #include "posix/unix_stream.h"
@@ -217,7 +217,7 @@ class HandleChannel::Impl {
   }
 
   UnixSocket socket_;
-  posix::ChannelInbox inbox_{posix::kReadsMaySpanFdMessages};
+  ChannelInbox inbox_{posix::kReadsMaySpanFdMessages};
 };
 
 HandleChannel::HandleChannel() noexcept = default;

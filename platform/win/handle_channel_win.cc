@@ -12,13 +12,13 @@
 #include <limits>
 
 #include <boost/asio/error.hpp>
-#include <boost/asio/read.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/windows/stream_handle.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/system/errc.hpp>
 
+#include "common/channel_inbox.h"
 #include "common/channel_wire.h"
 #include "rp/platform/errors.h"
 #include "win/win_support.h"
@@ -72,12 +72,6 @@ void PutU64(std::vector<std::uint8_t>& out, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
 }
 
-std::uint64_t GetU64(const std::uint8_t* in) {
-  std::uint64_t v = 0;
-  for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(in[i]) << (8 * i);
-  return v;
-}
-
 std::wstring UniqueChannelPipePath() {
   static std::atomic<unsigned> counter{0};
   std::uint64_t random = 0;
@@ -102,7 +96,8 @@ std::wstring UniqueChannelPipePath() {
 // handle table; nothing in the kernel ties them to this message. A message
 // cut short after its header leaves the unread duplicates open (the channel
 // is broken then anyway), and a lying peer can name any handle of ours:
-// only our own processes hold a channel end.
+// only our own processes hold a channel end. Whole messages read but never
+// received are closed with the channel (ChannelInbox::DiscardWhole).
 class HandleChannel::Impl {
  public:
   Impl(asio::windows::stream_handle pipe, PlatformHandle peer_process)
@@ -136,31 +131,19 @@ class HandleChannel::Impl {
     co_return error_code();
   }
 
+  // One read takes as much as the pipe has (see ChannelInbox): offers
+  // queued behind each other cost one completion, not three each.
   asio::awaitable<result<ChannelMessage>> Receive(std::size_t max_bytes) {
-    if (!pipe_.is_open()) co_return error_code(asio::error::bad_descriptor);
-    std::array<std::uint8_t, ChannelHeader::kSize> raw{};
-    if (auto ec = co_await ReadAll(asio::buffer(raw))) co_return ec;
-    ChannelHeader header = ChannelHeader::Decode(raw);
-    if (auto ec = header.Check(max_bytes, kMaxHandlesPerMessage)) co_return ec;
-    ChannelMessage message;
-    message.bytes.resize(header.byte_count);
-    if (auto ec = co_await ReadAll(asio::buffer(message.bytes))) co_return ec;
-    std::vector<std::uint8_t> values(8 * static_cast<std::size_t>(header.handle_count));
-    if (auto ec = co_await ReadAll(asio::buffer(values))) co_return ec;
-    bool malformed = false;
-    for (std::uint32_t i = 0; i < header.handle_count; ++i) {
-      std::uint64_t value = GetU64(values.data() + 8 * i);
-      PlatformHandle handle(reinterpret_cast<NativeHandle>(static_cast<std::uintptr_t>(value)));
-      if (!handle.is_valid()) {
-        (void)handle.release();
-        malformed = true;
-        continue;
-      }
-      message.handles.push_back(std::move(handle));
+    for (;;) {
+      if (!pipe_.is_open()) co_return error_code(asio::error::bad_descriptor);
+      if (auto next = inbox_.Next(max_bytes)) co_return std::move(*next);
+      std::span<std::uint8_t> space = inbox_.ReadSpace(max_bytes);
+      error_code ec;
+      std::size_t n = co_await pipe_.async_read_some(
+          asio::buffer(space.data(), space.size()), asio::redirect_error(asio::use_awaitable, ec));
+      if (ec) co_return win::MapReadError(ec);
+      inbox_.Commit(n);
     }
-    // Rejected whole: the handles that did arrive close with `message`.
-    if (malformed) co_return make_error_code(Error::kMalformedMessage);
-    co_return message;
   }
 
   void Cancel() noexcept {
@@ -172,18 +155,17 @@ class HandleChannel::Impl {
     error_code ignored;
     pipe_.close(ignored);
     peer_process_.reset();
+    inbox_.DiscardWhole();  // the peer counts those handles as delivered
   }
 
  private:
-  asio::awaitable<error_code> ReadAll(asio::mutable_buffer buffer) {
-    if (buffer.size() == 0) co_return error_code();
-    error_code ec;
-    co_await asio::async_read(pipe_, buffer, asio::redirect_error(asio::use_awaitable, ec));
-    co_return ec ? win::MapReadError(ec) : ec;
+  static PlatformHandle AdoptValue(std::uint64_t value) {
+    return PlatformHandle(reinterpret_cast<NativeHandle>(static_cast<std::uintptr_t>(value)));
   }
 
   asio::windows::stream_handle pipe_;
   PlatformHandle peer_process_;
+  ChannelInbox inbox_{&AdoptValue};
 };
 
 HandleChannel::HandleChannel() noexcept = default;
