@@ -253,7 +253,8 @@ asio::awaitable<bool> MeasureCpu(const std::string& endpoint, const CpuSubjects&
     auto after = CpuMicros(subjects);
     if (failed) co_return false;
     if (!before || !after) {
-      std::printf("  %-28s (the OS does not report it)\n", ModeName(mode));
+      std::printf("  %-28s (not reported here: Wine gives no other process's CPU time)\n",
+                  ModeName(mode));
       continue;
     }
     double per[3], total = 0;

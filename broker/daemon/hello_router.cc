@@ -25,11 +25,22 @@ pb::HelloReply HelloRouter::Refuse(const Refusal& refusal, const pb::Hello* hell
   return MakeRefusedReply(refusal);
 }
 
+namespace {
+
+// A refusal: nothing else is set.
+HelloRouter::Routed Refused(pb::HelloReply reply) {
+  HelloRouter::Routed routed;
+  routed.reply = std::move(reply);
+  return routed;
+}
+
+}  // namespace
+
 asio::awaitable<HelloRouter::Routed> HelloRouter::Route(const pb::Frame& frame,
                                                         const platform::PeerIdentity& peer,
                                                         bool fd_pressure) {
   pb::Hello hello;
-  if (auto refusal = DecodeHelloFrame(frame, &hello)) co_return Routed{Refuse(*refusal, nullptr)};
+  if (auto refusal = DecodeHelloFrame(frame, &hello)) co_return Refused(Refuse(*refusal, nullptr));
   Routed routed = co_await RouteDecoded(frame, hello, peer, fd_pressure);
   routed.service = hello.service_name();
   routed.version = hello.wanted_version();
@@ -40,26 +51,28 @@ asio::awaitable<HelloRouter::Routed> HelloRouter::RouteDecoded(const pb::Frame& 
                                                                const pb::Hello& hello,
                                                                const platform::PeerIdentity& peer,
                                                                bool fd_pressure) {
-  if (auto refusal = ValidateHelloShape(hello, peer.pid)) co_return Routed{Refuse(*refusal, &hello)};
+  if (auto refusal = ValidateHelloShape(hello, peer.pid)) {
+    co_return Refused(Refuse(*refusal, &hello));
+  }
   if (auto retry = rate_limiter_.Admit(peer.pid, std::chrono::steady_clock::now())) {
-    co_return Routed{Refuse(refusals::HelloRateLimited(*retry), &hello)};
+    co_return Refused(Refuse(refusals::HelloRateLimited(*retry), &hello));
   }
   auto loaded = store_.Load(hello.service_name());
   if (auto* error = std::get_if<ServiceDefinitionError>(&loaded)) {
-    co_return Routed{Refuse(error->not_found ? refusals::ServiceDefinitionNotFound()
+    co_return Refused(Refuse(error->not_found ? refusals::ServiceDefinitionNotFound()
                                       : refusals::ServiceDefinitionUnloadable(error->text),
-                     &hello)};
+                     &hello));
   }
   const pb::ServiceDefinition& definition =
       *std::get<ServiceDefinitionStore::SharedDefinition>(loaded);
   if (auto refusal = CheckVersionPolicy(hello.wanted_version(), definition)) {
-    co_return Routed{Refuse(*refusal, &hello)};
+    co_return Refused(Refuse(*refusal, &hello));
   }
   LaunchRequest request{std::get<ServiceDefinitionStore::SharedDefinition>(loaded),
                         hello.wanted_version(), InstanceId(definition),
                         frame.traceparent(), frame.tracestate(), /*stamps_refreshed=*/true};
   auto outcome = co_await supervisor_.Acquire(std::move(request));
-  if (auto* refusal = std::get_if<Refusal>(&outcome)) co_return Routed{Refuse(*refusal, &hello)};
+  if (auto* refusal = std::get_if<Refusal>(&outcome)) co_return Refused(Refuse(*refusal, &hello));
   const auto& backend = std::get<std::shared_ptr<const BackendInfo>>(outcome);
 
   pb::HelloReply reply;

@@ -98,7 +98,8 @@ bool ProcessExists(std::uint32_t pid);
 
 // CPU time (user + system) process `pid` has used so far. Benchmarks read it
 // before and after a run to cost one operation (Linux /proc/<pid>/schedstat,
-// macOS proc_pid_rusage, Windows GetProcessTimes).
+// macOS proc_pid_rusage, Windows GetProcessTimes; under Wine only for the
+// calling process, not_supported for others).
 boost::system::result<std::chrono::nanoseconds> ProcessCpuTime(std::uint32_t pid);
 
 // One spare descriptor held back so that a process that has run out of
