@@ -49,9 +49,13 @@ struct ConnectOptions {
   // the backend finds them waiting after the handoff; no round trip is
   // spent on them); on every other route, or when the handoff falls back,
   // they are written to the backend connection as soon as it is open.
-  // One caveat: a handoff-ready EVENT that arrives only after
-  // handoff_ready_timeout means the backend may also read the copy sent
-  // with the Hello; keep requests sent this way idempotent.
+  // Two caveats, both a second delivery: a handoff-ready EVENT that
+  // arrives only after handoff_ready_timeout means the backend may also
+  // read the copy sent with the Hello; and a backend that took the
+  // connection and read them, then died before its EVENT left (a busy
+  // backend holds the EVENT back to join its first reply), makes the
+  // client fall back and send them again. Keep requests sent this way
+  // idempotent.
   std::string early_data;
 };
 
