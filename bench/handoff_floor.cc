@@ -2,10 +2,13 @@
 // rp-handoff-floor: the least a broker process can spend per connection on
 // this machine, for each route, with no protocol logic at all. A forked
 // "floor broker" makes only the system calls running-process-broker-v1
-// cannot avoid for one connection, all blocking (so no readiness waits):
-//   accept4, getsockopt(SO_PEERCRED), recv (header), recv (body),
-//   reconnect: send (reply), close
-//   handoff:   send (reply), sendmsg (offer + SCM_RIGHTS), close
+// makes for one connection, in one of two shapes:
+//   blocking     every call blocks, no event loop (the absolute floor):
+//                accept4, getsockopt(SO_PEERCRED), recv (header), recv
+//                (body), reply; handoff: sendmsg (offer + SCM_RIGHTS); close
+//   event loop   the same plus what our asio reactor adds: epoll_wait, the
+//                listener re-armed per wait, accept4 until EAGAIN, waiting
+//                registrations for Hellos not yet there, the inotify check
 // A forked floor backend answers (epoll loop: ready bytes then a 1-byte
 // echo on a handed connection; accept and echo on its own listener), and
 // this process runs the clients, shaped like rp-broker-bench's samples
@@ -16,13 +19,14 @@
 //   rp-handoff-floor [connections [busy_us]]
 //       connections per route and concurrency (default 4000); busy_us: the
 //       client spins that long between samples (default 0), to run at the
-//       real client's pace (it spends ~80-120 us of CPU per connection):
+//       real client's pace (it spends ~50-100 us of CPU per connection):
 //       the cost of a wakeup depends on whether the woken CPU was idle
 //   rp-handoff-floor connections busy_us ROUTE [clients]
 //       only ROUTE (reconnect or handoff), for profiling
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -112,31 +116,93 @@ struct OneDescriptorMessage {
   OneDescriptorMessage& operator=(const OneDescriptorMessage&) = delete;
 };
 
-// The floor broker: one connection at a time, every call blocking. The
-// route is the first body byte of the Hello.
-[[noreturn]] void RunFloorBroker(int listener, int control) {
+// Answers a Hello read from `client`: the reply, and for a handoff the
+// offer with `client` beside it. The route is the first body byte.
+void Answer(int client, const char* hello, int control) {
+  static char reply[kReplyBytes] = {};
+  static char offer[kOfferBytes] = {};
+  ::send(client, reply, sizeof(reply), MSG_NOSIGNAL);
+  if (hello[5] != static_cast<char>(Route::kHandoff)) return;
+  OneDescriptorMessage message(offer, sizeof(offer));
+  cmsghdr* header = CMSG_FIRSTHDR(&message.header);
+  header->cmsg_level = SOL_SOCKET;
+  header->cmsg_type = SCM_RIGHTS;
+  header->cmsg_len = CMSG_LEN(sizeof(int));
+  std::memcpy(CMSG_DATA(header), &client, sizeof(int));
+  ::sendmsg(control, &message.header, MSG_NOSIGNAL);
+}
+
+int PeerCredentials(int client) {
+  ucred peer{};
+  socklen_t peer_size = sizeof(peer);
+  return ::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &peer_size);
+}
+
+// The blocking floor: one connection at a time, every call blocking.
+[[noreturn]] void RunBlockingBroker(int listener, int control, int /*watched*/) {
   char hello[5 + kHelloBody];
-  char reply[kReplyBytes] = {};
-  char offer[kOfferBytes] = {};
   for (;;) {
     int client = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
     if (client < 0) continue;
-    ucred peer{};
-    socklen_t peer_size = sizeof(peer);
-    ::getsockopt(client, SOL_SOCKET, SO_PEERCRED, &peer, &peer_size);
+    PeerCredentials(client);
     if (ReadExactly(client, hello, 5) && ReadExactly(client, hello + 5, kHelloBody)) {
-      ::send(client, reply, sizeof(reply), MSG_NOSIGNAL);
-      if (hello[5] == static_cast<char>(Route::kHandoff)) {
-        OneDescriptorMessage message(offer, sizeof(offer));
-        cmsghdr* header = CMSG_FIRSTHDR(&message.header);
-        header->cmsg_level = SOL_SOCKET;
-        header->cmsg_type = SCM_RIGHTS;
-        header->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(header), &client, sizeof(int));
-        ::sendmsg(control, &message.header, MSG_NOSIGNAL);
-      }
+      Answer(client, hello, control);
     }
     ::close(client);
+  }
+}
+
+// The event-loop floor: the system calls of running-process-broker-v1's
+// shape (asio's epoll reactor) without its work. Edge-triggered epoll; an
+// accept wait re-arms the listener with EPOLL_CTL_MOD (as asio's
+// non-speculative async_wait does); accept4 until EAGAIN; reads that would
+// block register the connection and wait; the service-definition watch
+// (inotify) is checked once per Hello; a registered connection is
+// deregistered before close. Replies go with send and sendmsg (ours links
+// the two in one io_uring_enter where it can).
+[[noreturn]] void RunEventLoopBroker(int listener, int control, int watched) {
+  const int poller = ::epoll_create1(EPOLL_CLOEXEC);
+  auto arm = [&](int op, int fd) {
+    epoll_event event{};
+    event.events = EPOLLIN | EPOLLET;
+    event.data.fd = fd;
+    ::epoll_ctl(poller, op, fd, &event);
+  };
+  ::fcntl(listener, F_SETFL, O_NONBLOCK);
+  arm(EPOLL_CTL_ADD, listener);
+  // One connection's Hello: true when it is answered or gone, false when
+  // it has to wait for more bytes.
+  auto serve = [&](int client, bool registered) {
+    char hello[5 + kHelloBody];
+    // The client sends its Hello in one write: header and body come together.
+    ssize_t n = ::recv(client, hello, 5, MSG_DONTWAIT);
+    if (n < 0 && errno == EAGAIN) return false;
+    if (n == 5 && ReadExactly(client, hello + 5, kHelloBody)) {
+      char changes[4096];
+      (void)!::read(watched, changes, sizeof(changes));  // EAGAIN: nothing changed
+      Answer(client, hello, control);
+    }
+    if (registered) ::epoll_ctl(poller, EPOLL_CTL_DEL, client, nullptr);
+    ::close(client);
+    return true;
+  };
+  epoll_event events[32];
+  for (;;) {
+    arm(EPOLL_CTL_MOD, listener);
+    const int count = ::epoll_wait(poller, events, 32, -1);
+    for (int i = 0; i < count; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd != listener) {
+        serve(fd, /*registered=*/true);
+        continue;
+      }
+      for (;;) {
+        int client = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (client < 0) break;
+        PeerCredentials(client);
+        if (!serve(client, /*registered=*/false)) arm(EPOLL_CTL_ADD, client);
+      }
+    }
   }
 }
 
@@ -273,43 +339,53 @@ int main(int argc, char** argv) {
   if (::mkdtemp(directory) == nullptr) Die("mkdtemp");
   const std::string broker_path = std::string(directory) + "/broker";
   const std::string backend_path = std::string(directory) + "/backend";
-  int broker_listener = Listen(broker_path);
-  int backend_listener = Listen(backend_path);
-  int control[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) != 0) Die("socketpair");
-  pid_t broker = ::fork();
-  if (broker == 0) RunFloorBroker(broker_listener, control[0]);
-  pid_t backend = ::fork();
-  if (backend == 0) RunFloorBackend(backend_listener, control[1]);
-  ::close(broker_listener);
-  ::close(backend_listener);
-  ::close(control[0]);
-  ::close(control[1]);
+  const std::string only = argc > 3 ? argv[3] : "";
+  const int only_clients = argc > 4 ? std::atoi(argv[4]) : 0;
+  int watched = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (watched < 0 || ::inotify_add_watch(watched, directory, IN_CREATE | IN_DELETE) < 0) {
+    Die("inotify");
+  }
 
   std::printf("rp-handoff-floor: the broker's system calls alone, %d connections per run, "
               "client busy %lld us between samples\n",
               connections, static_cast<long long>(busy.count()));
-  std::printf("  %-10s %7s %10s %10s %10s %12s %12s\n", "route", "clients", "P50 us", "P99 us",
-              "conn/s", "broker us", "backend us");
-  const std::string only = argc > 3 ? argv[3] : "";
-  const int only_clients = argc > 4 ? std::atoi(argv[4]) : 0;
-  for (int clients : {1, 4}) {
-    for (Route route : {Route::kReconnect, Route::kHandoff}) {
-      const char* name = route == Route::kHandoff ? "handoff" : "reconnect";
-      if ((!only.empty() && only != name) || (only_clients != 0 && only_clients != clients)) {
-        continue;
+  std::printf("  %-11s %-10s %7s %10s %10s %10s %12s %12s\n", "broker", "route", "clients",
+              "P50 us", "P99 us", "conn/s", "broker us", "backend us");
+  using BrokerLoop = void (*)(int, int, int);
+  const std::pair<const char*, BrokerLoop> shapes[] = {{"blocking", &RunBlockingBroker},
+                                                        {"event loop", &RunEventLoopBroker}};
+  for (const auto& [shape, loop] : shapes) {
+    int broker_listener = Listen(broker_path);
+    int backend_listener = Listen(backend_path);
+    int control[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) != 0) Die("socketpair");
+    pid_t broker = ::fork();
+    if (broker == 0) loop(broker_listener, control[0], watched);
+    pid_t backend = ::fork();
+    if (backend == 0) RunFloorBackend(backend_listener, control[1]);
+    ::close(broker_listener);
+    ::close(backend_listener);
+    ::close(control[0]);
+    ::close(control[1]);
+    for (int clients : {1, 4}) {
+      for (Route route : {Route::kReconnect, Route::kHandoff}) {
+        const char* name = route == Route::kHandoff ? "handoff" : "reconnect";
+        if ((!only.empty() && only != name) || (only_clients != 0 && only_clients != clients)) {
+          continue;
+        }
+        Run(route, clients, connections / 10, busy, broker, backend, broker_path, backend_path);
+        Result r =
+            Run(route, clients, connections, busy, broker, backend, broker_path, backend_path);
+        std::printf("  %-11s %-10s %7d %10.1f %10.1f %10.0f %12.1f %12.1f\n", shape, name,
+                    clients, r.p50, r.p99, r.per_second, r.broker_cpu, r.backend_cpu);
       }
-      Run(route, clients, connections / 10, busy, broker, backend, broker_path, backend_path);
-      Result r = Run(route, clients, connections, busy, broker, backend, broker_path, backend_path);
-      std::printf("  %-10s %7d %10.1f %10.1f %10.0f %12.1f %12.1f\n",
-                  name, clients, r.p50, r.p99,
-                  r.per_second, r.broker_cpu, r.backend_cpu);
     }
+    ::kill(broker, SIGKILL);
+    ::kill(backend, SIGKILL);
+    ::waitpid(broker, nullptr, 0);
+    ::waitpid(backend, nullptr, 0);
   }
-  ::kill(broker, SIGKILL);
-  ::kill(backend, SIGKILL);
-  ::waitpid(broker, nullptr, 0);
-  ::waitpid(backend, nullptr, 0);
+  ::close(watched);
   ::unlink(broker_path.c_str());
   ::unlink(backend_path.c_str());
   ::rmdir(directory);
