@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
 #include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -40,6 +41,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <string>
 #include <thread>
 #include <vector>
@@ -82,13 +84,23 @@ int Listen(const std::string& path) {
 
 int Connect(const std::string& path) {
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_un address = Address(path);
-  if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-    Die("connect");
-  }
-  timeval patience{5, 0};  // a wedged floor process fails the run, never hangs it
+  if (fd < 0) Die("socket");
+  // A wedged floor process fails the run, never hangs it (Linux applies
+  // the send timeout to a Unix connect waiting on a full backlog too).
+  timeval patience{5, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &patience, sizeof(patience));
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &patience, sizeof(patience));
+  sockaddr_un address = Address(path);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) Die("connect");
   return fd;
+}
+
+// In a forked floor process: dies with the parent (whatever way it ends),
+// and keeps only its own ends, so that the other child sees EOF if it dies.
+void BecomeChild(std::initializer_list<int> not_mine) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() == 1) std::_Exit(0);  // the parent is already gone
+  for (int fd : not_mine) ::close(fd);
 }
 
 bool ReadExactly(int fd, char* out, std::size_t size) {
@@ -303,7 +315,7 @@ Result Run(Route route, int clients, int connections, std::chrono::microseconds 
   for (int c = 0; c < clients; ++c) {
     threads.emplace_back([&, c] {
       auto& mine = micros[static_cast<std::size_t>(c)];
-      for (int i = 0; i < connections / clients; ++i) {
+      for (int i = 0; i < connections / clients && !failed; ++i) {
         auto began = Clock::now();
         if (!Sample(route, broker_path, backend_path)) failed = true;
         mine.push_back(std::chrono::duration<double, std::micro>(Clock::now() - began).count());
@@ -360,9 +372,15 @@ int main(int argc, char** argv) {
     int control[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, control) != 0) Die("socketpair");
     pid_t broker = ::fork();
-    if (broker == 0) loop(broker_listener, control[0], watched);
+    if (broker == 0) {
+      BecomeChild({backend_listener, control[1]});
+      loop(broker_listener, control[0], watched);
+    }
     pid_t backend = ::fork();
-    if (backend == 0) RunFloorBackend(backend_listener, control[1]);
+    if (backend == 0) {
+      BecomeChild({broker_listener, control[0], watched});
+      RunFloorBackend(backend_listener, control[1]);
+    }
     ::close(broker_listener);
     ::close(backend_listener);
     ::close(control[0]);

@@ -15,6 +15,13 @@ namespace {
 // of small messages.
 constexpr std::size_t kReadChunk = 64 * 1024;
 
+// The i-th handle value after a message's bytes (8 bytes LE each).
+std::uint64_t ValueAt(const std::uint8_t* values, std::uint32_t i) {
+  std::uint64_t value = 0;
+  for (int b = 0; b < 8; ++b) value |= static_cast<std::uint64_t>(values[8 * i + b]) << (8 * b);
+  return value;
+}
+
 }  // namespace
 
 std::optional<ChannelHeader> ChannelInbox::PeekHeader() const {
@@ -56,11 +63,11 @@ void ChannelInbox::Commit(std::size_t n, std::vector<PlatformHandle> handles, bo
 }
 
 std::optional<boost::system::result<ChannelMessage>> ChannelInbox::Next(std::size_t max_bytes) {
+  if (out_of_step_) return boost::system::result<ChannelMessage>(out_of_step_);
   auto header = PeekHeader();
   if (!header) return std::nullopt;
   if (auto ec = header->Check(max_bytes, HandleChannel::kMaxHandlesPerMessage)) {
-    head_ += ChannelHeader::kSize;
-    offset_ += ChannelHeader::kSize;
+    out_of_step_ = ec;
     return boost::system::result<ChannelMessage>(ec);
   }
   const std::size_t total =
@@ -86,9 +93,7 @@ boost::system::result<std::vector<PlatformHandle>> ChannelInbox::TakeHandles(
   if (adopt_) {
     bool malformed = false;
     for (std::uint32_t i = 0; i < count; ++i) {
-      std::uint64_t value = 0;
-      for (int b = 0; b < 8; ++b) value |= static_cast<std::uint64_t>(values[8 * i + b]) << (8 * b);
-      PlatformHandle handle = adopt_(value);
+      PlatformHandle handle = adopt_(ValueAt(values, i));
       if (!handle.is_valid()) {
         (void)handle.release();  // not a handle: nothing to close
         malformed = true;
@@ -113,12 +118,28 @@ boost::system::result<std::vector<PlatformHandle>> ChannelInbox::TakeHandles(
   return handles;
 }
 
-void ChannelInbox::DiscardWhole() {
-  constexpr std::size_t kMax = HandleChannel::kDefaultMaxMessageBytes;
-  // A header the limits refuse leaves the rest out of step: not messages.
-  for (auto header = PeekHeader();
-       header && !header->Check(kMax, HandleChannel::kMaxHandlesPerMessage) && Next(kMax);
-       header = PeekHeader()) {
+void ChannelInbox::DiscardWhole() noexcept {
+  // Nothing is copied or allocated: this runs in Close() and destructors.
+  while (!out_of_step_) {
+    auto header = PeekHeader();
+    if (!header || header->Check(HandleChannel::kDefaultMaxMessageBytes,
+                                 HandleChannel::kMaxHandlesPerMessage)) {
+      return;  // no whole message, or one no Receive would take
+    }
+    const std::size_t total =
+        ChannelHeader::kSize + header->byte_count + ValueBytes(header->handle_count);
+    if (buffered() < total) return;
+    if (adopt_) {
+      const std::uint8_t* values = buffer_.data() + head_ + ChannelHeader::kSize +
+                                   header->byte_count;
+      for (std::uint32_t i = 0; i < header->handle_count; ++i) {
+        PlatformHandle handle = adopt_(ValueAt(values, i));  // closed here
+        if (!handle.is_valid()) (void)handle.release();
+      }
+    }
+    head_ += total;
+    offset_ += total;
+    while (!batches_.empty() && batches_.front().end <= offset_) batches_.pop_front();
   }
 }
 

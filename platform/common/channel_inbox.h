@@ -38,7 +38,7 @@ namespace rp::platform {
 class ChannelInbox {
  public:
   enum class Handles { kBesideReads, kValuesAfterBytes };
-  using Adopt = PlatformHandle (*)(std::uint64_t value);
+  using Adopt = PlatformHandle (*)(std::uint64_t value) noexcept;
 
   // kBesideReads.
   explicit ChannelInbox(bool reads_may_span_messages)
@@ -63,13 +63,15 @@ class ChannelInbox {
 
   // The next complete message, an error for one that is complete but
   // malformed (its handles closed, the inbox still in step), or nullopt
-  // when more bytes are needed. A header over `max_bytes` is an error
-  // after which the inbox is out of step (as a stream cut mid-message).
+  // when more bytes are needed. A header over the limits is an error after
+  // which the inbox is out of step (as a stream cut mid-message): every
+  // later call returns that error, and nothing after it is taken for a
+  // message.
   std::optional<boost::system::result<ChannelMessage>> Next(std::size_t max_bytes);
 
   // Takes every whole message still buffered and closes its handles: for a
   // channel being closed, whose peer counts them as delivered.
-  void DiscardWhole();
+  void DiscardWhole() noexcept;
 
   // Bytes received and not yet returned as messages.
   std::size_t buffered() const noexcept { return tail_ - head_; }
@@ -100,6 +102,7 @@ class ChannelInbox {
   std::size_t head_ = 0, tail_ = 0;  // unread bytes are buffer_[head_, tail_)
   std::uint64_t offset_ = 0;         // stream offset of buffer_[head_]
   std::deque<Batch> batches_;
+  boost::system::error_code out_of_step_;  // set: a header was refused
 };
 
 }  // namespace rp::platform

@@ -159,13 +159,16 @@ class HandleChannel::Impl {
   }
 
  private:
-  static PlatformHandle AdoptValue(std::uint64_t value) {
+  static PlatformHandle AdoptValue(std::uint64_t value) noexcept {
     return PlatformHandle(reinterpret_cast<NativeHandle>(static_cast<std::uintptr_t>(value)));
   }
 
+  // Declared before the pipe, so that it outlives it: a read still pending
+  // when the channel is destroyed writes into the inbox's buffer until the
+  // pipe's close has cancelled it.
+  ChannelInbox inbox_{&AdoptValue};
   asio::windows::stream_handle pipe_;
   PlatformHandle peer_process_;
-  ChannelInbox inbox_{&AdoptValue};
 };
 
 HandleChannel::HandleChannel() noexcept = default;
