@@ -253,7 +253,7 @@ asio::awaitable<bool> MeasureCpu(const std::string& endpoint, const CpuSubjects&
     auto after = CpuMicros(subjects);
     if (failed) co_return false;
     if (!before || !after) {
-      std::printf("  %-28s (not reported here: Wine gives no other process's CPU time)\n",
+      std::printf("  %-28s (not reported here: no CPU time of other processes, as under Wine)\n",
                   ModeName(mode));
       continue;
     }

@@ -60,8 +60,8 @@ asio::awaitable<HelloRouter::Routed> HelloRouter::RouteDecoded(const pb::Frame& 
   auto loaded = store_.Load(hello.service_name());
   if (auto* error = std::get_if<ServiceDefinitionError>(&loaded)) {
     co_return Refused(Refuse(error->not_found ? refusals::ServiceDefinitionNotFound()
-                                      : refusals::ServiceDefinitionUnloadable(error->text),
-                     &hello));
+                                              : refusals::ServiceDefinitionUnloadable(error->text),
+                             &hello));
   }
   const pb::ServiceDefinition& definition =
       *std::get<ServiceDefinitionStore::SharedDefinition>(loaded);

@@ -26,6 +26,7 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 using platform::HandleChannel;
 using platform::LocalStream;
+using platform::ChannelMessage;
 using platform::PlatformHandle;
 using test::RunAsync;
 using namespace std::chrono_literals;
@@ -208,6 +209,57 @@ TEST(ConnectionTransfer, ReceiveRejectsAHandleBesideBytesThatAreNotAFrame) {
   EXPECT_EQ(test::OpenHandleCount(), baseline);
 }
 
+// Messages that reach a channel together (one read may take them all, on
+// Windows always) each arrive with their own live handles, and closing a
+// channel with a whole message still unreceived leaks none of its handles
+// in the receiver (on Windows they are in its handle table already). The
+// child checks and counts; see queued_messages_receiver.
+constexpr char kControlEnv[] = "RP_TEST_CONTROL";
+
+TEST(ConnectionTransfer, QueuedMessagesKeepTheirOwnHandlesAndAClosedChannelLeaksNone) {
+  asio::io_context io;
+  auto data = HandleChannel::CreatePair();
+  auto control = HandleChannel::CreatePair();
+  ASSERT_TRUE(data && control);
+  auto child = test::LaunchSelf(io.get_executor(), "queued_messages_receiver", {},
+                                {{kChannelEnv, data->second.ToDecimalString()},
+                                 {kControlEnv, control->second.ToDecimalString()}},
+                                {data->second.get(), control->second.get()});
+  ASSERT_TRUE(child) << child.error().message();
+  data->second.reset();
+  control->second.reset();
+  auto process = child->DuplicateProcessHandle();
+  ASSERT_TRUE(process);
+  auto to_child =
+      HandleChannel::Open(io.get_executor(), std::move(data->first), std::move(*process));
+  auto steer = HandleChannel::Open(io.get_executor(), std::move(control->first));
+  ASSERT_TRUE(to_child && steer);
+  // A message naming both ends of a fresh pair; our copies close after it.
+  auto send_pair = [&](const std::string& text) -> asio::awaitable<error_code> {
+    auto pair = HandleChannel::CreatePair();
+    if (!pair) co_return pair.error();
+    platform::NativeHandle both[] = {pair->first.get(), pair->second.get()};
+    co_return co_await to_child->Send(Bytes(text), both);
+  };
+  const bool steered = RunAsync(io, [&]() -> asio::awaitable<bool> {
+    // Warm-up, both ways on both channels, so the child's baseline holds
+    // whatever its event loop creates lazily.
+    if (co_await steer->Send(Bytes("warm"), {})) co_return false;
+    if (!co_await steer->Receive()) co_return false;
+    if (co_await send_pair("warm")) co_return false;
+    auto ready = co_await steer->Receive();  // the child took its baseline
+    if (!ready || Text(ready->bytes) != "ready") co_return false;
+    for (const char* text : {"one", "two", "three"}) {
+      if (co_await send_pair(text)) co_return false;
+    }
+    co_return !co_await steer->Send(Bytes("go"), {});
+  }());
+  EXPECT_TRUE(steered);
+  auto exit_code = RunAsync(io, child->Wait());
+  ASSERT_TRUE(exit_code);
+  EXPECT_EQ(*exit_code, 0) << "the child saw wrong handles or a leak (its stderr says which)";
+}
+
 int Fail(const char* what) {
   std::fprintf(stderr, "%s\n", what);
   return 1;
@@ -279,3 +331,54 @@ RP_TEST_CHILD(transfer_receiver) {
 }
 
 RP_TEST_CHILD(exit_at_once) { return 0; }
+
+// Child: the receiving end of QueuedMessagesKeepTheirOwnHandlesAndAClosed-
+// ChannelLeaksNone. Takes "one" and "two" (each pair must carry bytes from
+// one end to the other), then closes the channel with "three" unreceived;
+// its handle count must then be the baseline minus the channel's own end.
+RP_TEST_CHILD(queued_messages_receiver) {
+  boost::asio::io_context io;
+  auto data = PlatformHandle::FromDecimalString(rp::platform::GetEnv(kChannelEnv).value_or(""));
+  auto control =
+      PlatformHandle::FromDecimalString(rp::platform::GetEnv(kControlEnv).value_or(""));
+  if (!data || !control) return Fail("no channel handles");
+  auto channel = HandleChannel::Open(io.get_executor(), std::move(*data));
+  auto steer = HandleChannel::Open(io.get_executor(), std::move(*control));
+  if (!channel || !steer) return Fail("cannot open channels");
+  // The two handles of `message` are the ends of one pair: bytes sent into
+  // the first come out of the second.
+  auto pair_works = [&](ChannelMessage& message) -> boost::asio::awaitable<bool> {
+    if (message.handles.size() != 2) co_return false;
+    auto a = HandleChannel::Open(io.get_executor(), std::move(message.handles[0]));
+    auto b = HandleChannel::Open(io.get_executor(), std::move(message.handles[1]));
+    if (!a || !b || co_await a->Send(message.bytes, {})) co_return false;
+    auto through = co_await b->Receive();
+    co_return through && through->bytes == message.bytes;
+  };
+  return RunAsync(io, [&]() -> boost::asio::awaitable<int> {
+    if (!co_await steer->Receive() || co_await steer->Send(Bytes("warm"), {})) {
+      co_return Fail("warm-up on the control channel failed");
+    }
+    auto warm = co_await channel->Receive();
+    if (!warm || !co_await pair_works(*warm)) co_return Fail("warm-up pair broken");
+    warm->handles.clear();
+    auto baseline = rp::platform::CountOpenHandles();
+    if (!baseline) co_return Fail("cannot count handles");
+    if (co_await steer->Send(Bytes("ready"), {})) co_return Fail("ready not sent");
+    auto go = co_await steer->Receive();  // everything is sent now
+    if (!go) co_return Fail("no go");
+    for (const char* expected : {"one", "two"}) {
+      auto message = co_await channel->Receive();
+      if (!message || Text(message->bytes) != expected) co_return Fail("wrong message");
+      if (!co_await pair_works(*message)) co_return Fail("a message's handles are not its pair");
+    }
+    channel->Close();
+    auto after = rp::platform::CountOpenHandles();
+    if (!after || *after != *baseline - 1) {
+      std::fprintf(stderr, "handles: baseline %zu, after close %zu (want %zu)\n", *baseline,
+                   after ? *after : 0, *baseline - 1);
+      co_return 1;
+    }
+    co_return 0;
+  }());
+}

@@ -87,8 +87,9 @@ TEST_F(ChannelInboxTest, ValuesAfterBytesMessagesComeWholeFromReadsOfAnySize) {
   for (std::size_t chunk : {std::size_t{1}, std::size_t{3}, stream.size()}) {
     SCOPED_TRACE(chunk);
     SetUp();
-    const NativeHandle first = g_handles[0].get(), second = g_handles[1].get(),
-                       third = g_handles[2].get();
+    // Fresh handles per round (SetUp again): the natives each message must bring.
+    const NativeHandle of_one = g_handles[0].get(), of_two_first = g_handles[1].get(),
+                       of_two_second = g_handles[2].get();
     ChannelInbox inbox(&AdoptFromTable);
     EXPECT_EQ(inbox.handles(), ChannelInbox::Handles::kValuesAfterBytes);
     Feed(inbox, stream, chunk, 0, stream.size() - 1);
@@ -96,13 +97,13 @@ TEST_F(ChannelInboxTest, ValuesAfterBytesMessagesComeWholeFromReadsOfAnySize) {
     ASSERT_TRUE(one && *one);
     EXPECT_EQ(Text(**one), "offer one");
     ASSERT_EQ((*one)->handles.size(), 1u);
-    EXPECT_EQ((*one)->handles[0].get(), first);
+    EXPECT_EQ((*one)->handles[0].get(), of_one);
     auto two = inbox.Next(HandleChannel::kDefaultMaxMessageBytes);
     ASSERT_TRUE(two && *two);
     EXPECT_EQ(Text(**two), "offer two");
     ASSERT_EQ((*two)->handles.size(), 2u);
-    EXPECT_EQ((*two)->handles[0].get(), second);  // in order
-    EXPECT_EQ((*two)->handles[1].get(), third);
+    EXPECT_EQ((*two)->handles[0].get(), of_two_first);  // in order
+    EXPECT_EQ((*two)->handles[1].get(), of_two_second);
     EXPECT_TRUE(g_handles[3].is_valid());
     // The empty message is one byte short: nothing yet, then it comes.
     EXPECT_FALSE(inbox.Next(HandleChannel::kDefaultMaxMessageBytes));
