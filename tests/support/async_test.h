@@ -59,7 +59,9 @@ std::size_t OpenHandleCount();
 
 // The open-handle count once `io`'s event loop has created its own handles
 // (asio makes its reactor's epoll fd, eventfd and timerfd lazily, on first
-// use); take leak baselines with this.
+// use) and, once per process, a child has been launched and awaited (what
+// the platform keeps after the first one is not the test's); take leak
+// baselines with this.
 std::size_t HandleBaseline(boost::asio::io_context& io);
 
 }  // namespace rp::test
