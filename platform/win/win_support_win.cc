@@ -68,15 +68,20 @@ error_code MapReadError(const error_code& ec) noexcept {
 }
 
 boost::system::result<TokenUserInfo> QueryTokenUser(HANDLE token) {
-  DWORD size = 0;
-  ::GetTokenInformation(token, TokenUser, nullptr, 0, &size);
-  if (size == 0) return LastError();
+  // Sized for any SID, so one call answers (the broker asks once per
+  // connection); a larger answer is still taken on a second try.
   TokenUserInfo info;
-  info.buffer.resize(size);
-  if (!::GetTokenInformation(token, TokenUser, info.buffer.data(), size, &size)) {
-    return LastError();
+  info.buffer.resize(sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE);
+  DWORD size = 0;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (::GetTokenInformation(token, TokenUser, info.buffer.data(),
+                              static_cast<DWORD>(info.buffer.size()), &size)) {
+      return info;
+    }
+    if (::GetLastError() != ERROR_INSUFFICIENT_BUFFER || size <= info.buffer.size()) break;
+    info.buffer.resize(size);
   }
-  return info;
+  return LastError();
 }
 
 boost::system::result<const TokenUserInfo*> CurrentTokenUser() {
