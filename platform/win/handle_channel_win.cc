@@ -7,6 +7,7 @@
 
 #include <bcrypt.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <limits>
@@ -15,7 +16,6 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/windows/stream_handle.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/system/errc.hpp>
 
 #include "common/channel_inbox.h"
@@ -98,10 +98,21 @@ std::wstring UniqueChannelPipePath() {
 // is broken then anyway), and a lying peer can name any handle of ours:
 // only our own processes hold a channel end. Whole messages read but never
 // received are closed with the channel (ChannelInbox::DiscardWhole).
+//
+// Sends do not go through the completion port: each is an overlapped
+// WriteFile on an off-port EventOp. The pipe almost always takes a message
+// at once, and then the send is complete when WriteFile returns, instead
+// of one trip through the io_context's queue later. For the broker that
+// trip was where the next offer to the same backend waited: under Wine with
+// four clients, behind every other connection's work.
 class HandleChannel::Impl {
  public:
-  Impl(asio::windows::stream_handle pipe, PlatformHandle peer_process)
-      : pipe_(std::move(pipe)), peer_process_(std::move(peer_process)) {}
+  Impl(asio::windows::stream_handle pipe, PlatformHandle peer_process,
+       std::shared_ptr<win::EventOp> write_op)
+      : pipe_(std::move(pipe)),
+        peer_process_(std::move(peer_process)),
+        write_op_(std::move(write_op)) {}
+  ~Impl() { Close(); }
 
   bool is_open() const noexcept { return pipe_.is_open(); }
 
@@ -123,10 +134,20 @@ class HandleChannel::Impl {
     std::vector<std::uint8_t> message(encoded.begin(), encoded.end());
     message.insert(message.end(), bytes.begin(), bytes.end());
     for (std::uint64_t value : remote.values()) PutU64(message, value);
-    error_code ec;
-    co_await asio::async_write(pipe_, asio::buffer(message),
-                               asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return win::MapWriteError(ec);  // `remote` closes the duplicates.
+    HANDLE pipe = pipe_.native_handle();
+    for (std::size_t written = 0; written < message.size();) {
+      const std::uint8_t* data = message.data() + written;
+      const DWORD size = static_cast<DWORD>(std::min<std::size_t>(message.size() - written, 1u << 30));
+      auto start = [&](OVERLAPPED* overlapped) {
+        return ::WriteFile(pipe, data, size, nullptr, overlapped);
+      };
+      auto n = co_await win::RunEventOp(write_op_, pipe, start);
+      // On failure `remote` closes the duplicates again. (Nothing of ours
+      // is touched after a failed wait: Close() may have run meanwhile.)
+      if (!n) co_return win::MapWriteError(n.error());
+      if (*n == 0) co_return error_code(asio::error::broken_pipe);
+      written += *n;
+    }
     remote.Commit();
     co_return error_code();
   }
@@ -152,6 +173,12 @@ class HandleChannel::Impl {
   }
 
   void Close() noexcept {
+    if (write_op_ && !write_op_->abandoned()) {
+      // The kernel is done with the send's OVERLAPPED before the pipe goes;
+      // a send waiting for it reports operation_aborted.
+      write_op_->CancelAndDrain();
+      write_op_->Abandon();
+    }
     error_code ignored;
     pipe_.close(ignored);
     peer_process_.reset();
@@ -169,6 +196,7 @@ class HandleChannel::Impl {
   ChannelInbox inbox_{&AdoptValue};
   asio::windows::stream_handle pipe_;
   PlatformHandle peer_process_;
+  std::shared_ptr<win::EventOp> write_op_;  // off the port; see above
 };
 
 HandleChannel::HandleChannel() noexcept = default;
@@ -212,12 +240,15 @@ result<std::pair<PlatformHandle, PlatformHandle>> HandleChannel::CreatePair() {
 result<HandleChannel> HandleChannel::Open(asio::any_io_executor executor, PlatformHandle end,
                                           PlatformHandle peer_process) {
   if (!end.is_valid()) return error_code(asio::error::bad_descriptor);
+  auto write_op = win::EventOp::Create(executor, /*off_port=*/true);
+  if (!write_op) return write_op.error();
   asio::windows::stream_handle pipe(executor);
   error_code ec;
   pipe.assign(end.get(), ec);
   if (ec) return ec;
   (void)end.release();
-  return HandleChannel(std::make_unique<Impl>(std::move(pipe), std::move(peer_process)));
+  return HandleChannel(
+      std::make_unique<Impl>(std::move(pipe), std::move(peer_process), std::move(*write_op)));
 }
 
 bool HandleChannel::is_open() const noexcept { return impl_ && impl_->is_open(); }

@@ -114,13 +114,19 @@ PeerIdentity QueryPipeClient(HANDLE server_pipe);
 // object_handle does not), and the coroutine is never resumed from inside
 // the object_handle's completion. Each operation has a generation number, so
 // a late completion of a cancelled operation's wait is ignored.
+// On a handle that IS bound to a completion port, an operation made with
+// `off_port` set still completes through the event only: the OVERLAPPED's
+// event is tagged (low-order bit set), which tells the kernel to queue no
+// completion packet, so the port's owner never sees an OVERLAPPED it does
+// not know, and an operation the kernel finishes at once is done without
+// a trip through the io_context's queue.
 // Single-threaded, on the executor it was made for.
 class EventOp {
  public:
   static boost::system::result<std::shared_ptr<EventOp>> Create(
-      boost::asio::any_io_executor executor);
+      boost::asio::any_io_executor executor, bool off_port = false);
 
-  EventOp(boost::asio::any_io_executor executor, HANDLE event) noexcept;
+  EventOp(boost::asio::any_io_executor executor, HANDLE event, bool off_port = false) noexcept;
 
   // Prepares the OVERLAPPED for a new operation on `file`.
   OVERLAPPED* Begin(HANDLE file) noexcept;
@@ -152,6 +158,7 @@ class EventOp {
   bool signaled_ = false;
   bool pending_ = false;
   bool abandoned_ = false;
+  bool off_port_ = false;
 };
 
 // Starts an overlapped call (`start` gets the OVERLAPPED and returns the

@@ -230,21 +230,25 @@ boost::system::result<std::size_t> CountProcessHandles(DWORD pid) {
   return count;
 }
 
-boost::system::result<std::shared_ptr<EventOp>> EventOp::Create(asio::any_io_executor executor) {
+boost::system::result<std::shared_ptr<EventOp>> EventOp::Create(asio::any_io_executor executor,
+                                                                bool off_port) {
   // Manual-reset, initially clear, unnamed; nullptr attributes: not inheritable.
   HANDLE event = ::CreateEventW(nullptr, TRUE, FALSE, nullptr);
   if (!event) return LastError();
-  return std::make_shared<EventOp>(std::move(executor), event);
+  return std::make_shared<EventOp>(std::move(executor), event, off_port);
 }
 
-EventOp::EventOp(asio::any_io_executor executor, HANDLE event) noexcept
-    : waiter_(executor, event), wakeup_(executor) {}
+EventOp::EventOp(asio::any_io_executor executor, HANDLE event, bool off_port) noexcept
+    : waiter_(executor, event), wakeup_(executor), off_port_(off_port) {}
 
 OVERLAPPED* EventOp::Begin(HANDLE file) noexcept {
   HANDLE event = waiter_.native_handle();
   ::ResetEvent(event);
   overlapped_ = OVERLAPPED{};
-  overlapped_.hEvent = event;
+  // The tag bit is ignored where the handle names the event (waits, and
+  // the kernel signalling it); it only keeps the packet off the port.
+  overlapped_.hEvent =
+      off_port_ ? reinterpret_cast<HANDLE>(reinterpret_cast<std::uintptr_t>(event) | 1) : event;
   file_ = file;
   return &overlapped_;
 }
