@@ -73,6 +73,19 @@ ChannelToChild LaunchWithChannel(asio::io_context& io, const std::string& name,
   return {std::move(*child), std::move(*channel)};
 }
 
+// Both ends of a new channel, open in this process (the test fails if
+// they cannot be made).
+std::pair<HandleChannel, HandleChannel> OpenChannelPair(asio::io_context& io) {
+  auto ends = HandleChannel::CreatePair();
+  EXPECT_TRUE(ends) << ends.error().message();
+  if (!ends) return {};
+  auto a = HandleChannel::Open(io.get_executor(), std::move(ends->first));
+  auto b = HandleChannel::Open(io.get_executor(), std::move(ends->second));
+  EXPECT_TRUE(a && b);
+  if (!a || !b) return {};
+  return {std::move(*a), std::move(*b)};
+}
+
 TEST(ConnectionTransfer, ReceiverGetsEveryByteAndAnswersOnTheSameConnection) {
   test::TempDir dir;
   asio::io_context io;
@@ -174,21 +187,20 @@ TEST(ConnectionTransfer, BrokenChannelFailsAndLeaksNothing) {
 // through the completion port, behind whatever else the loop had queued.)
 TEST(HandleChannelSend, ThatThePeerCanTakeIsDoneBeforeTheEventLoopRunsAgain) {
   asio::io_context io;
-  auto ends = HandleChannel::CreatePair();
-  ASSERT_TRUE(ends);
-  auto sender = HandleChannel::Open(io.get_executor(), std::move(ends->first));
-  auto receiver = HandleChannel::Open(io.get_executor(), std::move(ends->second));
-  ASSERT_TRUE(sender && receiver);
+  auto channels = OpenChannelPair(io);  // not bound by name: lambdas capture them
+  HandleChannel& sender = channels.first;
+  HandleChannel& receiver = channels.second;
+  ASSERT_TRUE(sender.is_open() && receiver.is_open());
   for (const char* text : {"first", "second"}) {
     auto loop_ran = std::make_shared<bool>(false);  // the handler may outlive this pass
     auto sent = RunAsync(io, [&]() -> asio::awaitable<error_code> {
       asio::post(io, [loop_ran] { *loop_ran = true; });
-      error_code ec = co_await sender->Send(Bytes(text), {});
+      error_code ec = co_await sender.Send(Bytes(text), {});
       EXPECT_FALSE(*loop_ran) << "the send waited for the event loop";
       co_return ec;
     }());
     EXPECT_FALSE(sent) << sent.message();
-    auto got = RunAsync(io, receiver->Receive());
+    auto got = RunAsync(io, receiver.Receive());
     ASSERT_TRUE(got);
     EXPECT_EQ(Text(got->bytes), text);
   }
@@ -200,21 +212,20 @@ TEST(HandleChannelSend, StuckForWantOfAReaderEndsWhenTheChannelClosesAndLeaksNot
   asio::io_context io;
   const std::size_t baseline = test::HandleBaseline(io);
   {
-    auto ends = HandleChannel::CreatePair();
-    ASSERT_TRUE(ends);
-    auto sender = HandleChannel::Open(io.get_executor(), std::move(ends->first));
-    ASSERT_TRUE(sender);
+    auto channels = OpenChannelPair(io);  // the second end is never read
+    HandleChannel& sender = channels.first;
+    ASSERT_TRUE(sender.is_open() && channels.second.is_open());
     const std::vector<std::uint8_t> large(8 << 20, 0x42);  // far more than any pipe buffer
     std::optional<error_code> sent;
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
-      sent = co_await sender->Send(large, {});
+      sent = co_await sender.Send(large, {});
     }, asio::detached);
     // Runs until the send has filled the pipe and waits for room.
     io.restart();
     while (!sent && io.poll() > 0) {
     }
     ASSERT_FALSE(sent) << "the send finished without a reader";
-    sender->Close();
+    sender.Close();
     auto until = std::chrono::steady_clock::now() + 10s;
     while (!sent && std::chrono::steady_clock::now() < until && io.run_one_until(until) > 0) {
     }
@@ -228,15 +239,12 @@ TEST(ConnectionTransfer, ReceiveRejectsAFrameWithoutAHandle) {
   asio::io_context io;
   const std::size_t baseline = test::HandleBaseline(io);
   {
-    auto ends = HandleChannel::CreatePair();
-    ASSERT_TRUE(ends);
-    auto a = HandleChannel::Open(io.get_executor(), std::move(ends->first));
-    auto b = HandleChannel::Open(io.get_executor(), std::move(ends->second));
-    ASSERT_TRUE(a && b);
+    auto [a, b] = OpenChannelPair(io);
+    ASSERT_TRUE(a.is_open() && b.is_open());
     auto framed = EncodeFrame(OfferFrame(3));
     ASSERT_TRUE(framed);
-    EXPECT_FALSE(RunAsync(io, a->Send(*framed, {})));
-    auto none = RunAsync(io, ReceiveConnection(*b, io.get_executor()));
+    EXPECT_FALSE(RunAsync(io, a.Send(*framed, {})));
+    auto none = RunAsync(io, ReceiveConnection(b, io.get_executor()));
     ASSERT_FALSE(none);
     EXPECT_EQ(none.error(), make_error_code(platform::Error::kHandleCountMismatch));
   }
@@ -251,18 +259,15 @@ TEST(ConnectionTransfer, ReceiveRejectsAHandleBesideBytesThatAreNotAFrame) {
   asio::io_context io;
   const std::size_t baseline = test::HandleBaseline(io);
   {
-    auto ends = HandleChannel::CreatePair();
-    ASSERT_TRUE(ends);
-    auto a = HandleChannel::Open(io.get_executor(), std::move(ends->first));
-    auto b = HandleChannel::Open(io.get_executor(), std::move(ends->second));
-    ASSERT_TRUE(a && b);
+    auto [a, b] = OpenChannelPair(io);
+    ASSERT_TRUE(a.is_open() && b.is_open());
     auto spare = HandleChannel::CreatePair();
     ASSERT_TRUE(spare);
     platform::NativeHandle h = spare->first.get();
-    EXPECT_FALSE(RunAsync(io, a->Send(Bytes("not a frame"), std::span(&h, 1))));
+    EXPECT_FALSE(RunAsync(io, a.Send(Bytes("not a frame"), std::span(&h, 1))));
     spare->first.reset();
     spare->second.reset();
-    auto garbage = RunAsync(io, ReceiveConnection(*b, io.get_executor()));
+    auto garbage = RunAsync(io, ReceiveConnection(b, io.get_executor()));
     ASSERT_FALSE(garbage);
     EXPECT_EQ(garbage.error(), make_error_code(platform::Error::kMalformedMessage));
   }
