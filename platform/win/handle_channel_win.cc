@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdio>
 #include <limits>
+#include <memory>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -38,10 +39,12 @@ error_code InvalidArgument() {
 // RemoteHandles owns handles already duplicated into the peer process
 // (values in the peer's handle table). Unless Commit() is called, they are
 // closed again in the peer (DUPLICATE_CLOSE_SOURCE), so a failed send
-// leaks nothing there. Does not own `peer`.
+// leaks nothing there. Shares the peer's process handle, so that a channel
+// closed while a send waits does not close it under us.
 class RemoteHandles {
  public:
-  explicit RemoteHandles(HANDLE peer) : peer_(peer) {}
+  explicit RemoteHandles(std::shared_ptr<const PlatformHandle> peer)
+      : owner_(std::move(peer)), peer_(owner_ ? owner_->get() : nullptr) {}
   RemoteHandles(const RemoteHandles&) = delete;
   RemoteHandles& operator=(const RemoteHandles&) = delete;
   ~RemoteHandles() {
@@ -64,6 +67,7 @@ class RemoteHandles {
   void Commit() { values_.clear(); }
 
  private:
+  std::shared_ptr<const PlatformHandle> owner_;
   HANDLE peer_;
   std::vector<std::uint64_t> values_;
 };
@@ -110,7 +114,9 @@ class HandleChannel::Impl {
   Impl(asio::windows::stream_handle pipe, PlatformHandle peer_process,
        std::shared_ptr<win::EventOp> write_op)
       : pipe_(std::move(pipe)),
-        peer_process_(std::move(peer_process)),
+        peer_process_(peer_process.is_valid()
+                          ? std::make_shared<const PlatformHandle>(std::move(peer_process))
+                          : nullptr),
         write_op_(std::move(write_op)) {}
   ~Impl() { Close(); }
 
@@ -118,9 +124,10 @@ class HandleChannel::Impl {
 
   asio::awaitable<error_code> SendBuilt(BytesBuilder build, std::span<const NativeHandle> handles) {
     if (!pipe_.is_open()) co_return error_code(asio::error::bad_descriptor);
+    if (write_op_->pending()) co_return error_code(asio::error::in_progress);  // one at a time
     if (handles.size() > kMaxHandlesPerMessage) co_return InvalidArgument();
-    if (!handles.empty() && !peer_process_.is_valid()) co_return InvalidArgument();
-    RemoteHandles remote(peer_process_.get());
+    if (!handles.empty() && !peer_process_) co_return InvalidArgument();
+    RemoteHandles remote(peer_process_);
     for (NativeHandle handle : handles) {
       if (auto ec = remote.Add(handle)) co_return ec;
     }
@@ -134,16 +141,19 @@ class HandleChannel::Impl {
     std::vector<std::uint8_t> message(encoded.begin(), encoded.end());
     message.insert(message.end(), bytes.begin(), bytes.end());
     for (std::uint64_t value : remote.values()) PutU64(message, value);
+    // Locals only from here on: Close() (or our destruction) may happen
+    // while a write waits.
+    std::shared_ptr<win::EventOp> op = write_op_;
     HANDLE pipe = pipe_.native_handle();
     for (std::size_t written = 0; written < message.size();) {
+      if (op->abandoned()) co_return error_code(asio::error::operation_aborted);
       const std::uint8_t* data = message.data() + written;
       const DWORD size = static_cast<DWORD>(std::min<std::size_t>(message.size() - written, 1u << 30));
       auto start = [&](OVERLAPPED* overlapped) {
         return ::WriteFile(pipe, data, size, nullptr, overlapped);
       };
-      auto n = co_await win::RunEventOp(write_op_, pipe, start);
-      // On failure `remote` closes the duplicates again. (Nothing of ours
-      // is touched after a failed wait: Close() may have run meanwhile.)
+      auto n = co_await win::RunEventOp(op, pipe, start);
+      // On failure `remote` closes the duplicates again in the peer.
       if (!n) co_return win::MapWriteError(n.error());
       if (*n == 0) co_return error_code(asio::error::broken_pipe);
       written += *n;
@@ -195,8 +205,8 @@ class HandleChannel::Impl {
   // pipe's close has cancelled it.
   ChannelInbox inbox_{&AdoptValue};
   asio::windows::stream_handle pipe_;
-  PlatformHandle peer_process_;
-  std::shared_ptr<win::EventOp> write_op_;  // off the port; see above
+  std::shared_ptr<const PlatformHandle> peer_process_;  // shared with sends in flight
+  std::shared_ptr<win::EventOp> write_op_;               // off the port; see above
 };
 
 HandleChannel::HandleChannel() noexcept = default;

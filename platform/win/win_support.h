@@ -133,7 +133,9 @@ class EventOp {
   bool pending() const noexcept { return pending_; }
   void set_pending(bool pending) noexcept { pending_ = pending; }
   // Cancels a pending operation and waits until the kernel is done with the
-  // OVERLAPPED. Safe to call when nothing is pending.
+  // OVERLAPPED. Safe to call when nothing is pending. The awaiting coroutine
+  // then reports what the kernel did: the bytes, if the operation finished
+  // before the cancel reached it, else operation_aborted.
   void CancelAndDrain() noexcept;
   // Non-blocking completion check after the event fired.
   boost::system::result<DWORD> Result() noexcept;
@@ -149,6 +151,7 @@ class EventOp {
  private:
   friend boost::asio::awaitable<boost::system::result<DWORD>> AwaitEventOp(
       std::shared_ptr<EventOp> op);
+  boost::system::result<DWORD> DrainedResult() const noexcept;
 
   boost::asio::windows::object_handle waiter_;
   boost::asio::steady_timer wakeup_;
@@ -159,6 +162,8 @@ class EventOp {
   bool pending_ = false;
   bool abandoned_ = false;
   bool off_port_ = false;
+  bool drained_done_ = false;  // CancelAndDrain found the operation finished
+  DWORD drained_bytes_ = 0;
 };
 
 // Starts an overlapped call (`start` gets the OVERLAPPED and returns the

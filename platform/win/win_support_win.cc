@@ -245,6 +245,7 @@ OVERLAPPED* EventOp::Begin(HANDLE file) noexcept {
   HANDLE event = waiter_.native_handle();
   ::ResetEvent(event);
   overlapped_ = OVERLAPPED{};
+  drained_done_ = false;
   // The tag bit is ignored where the handle names the event (waits, and
   // the kernel signalling it); it only keeps the packet off the port.
   overlapped_.hEvent =
@@ -256,9 +257,17 @@ OVERLAPPED* EventOp::Begin(HANDLE file) noexcept {
 void EventOp::CancelAndDrain() noexcept {
   if (!pending_) return;
   ::CancelIoEx(file_, &overlapped_);
-  DWORD ignored = 0;
-  ::GetOverlappedResult(file_, &overlapped_, &ignored, TRUE);
+  // The operation may have finished before the cancel reached it: that
+  // outcome is kept (a write that went out must not be reported lost).
+  DWORD bytes = 0;
+  drained_done_ = ::GetOverlappedResult(file_, &overlapped_, &bytes, TRUE) != FALSE;
+  drained_bytes_ = bytes;
   pending_ = false;
+}
+
+boost::system::result<DWORD> EventOp::DrainedResult() const noexcept {
+  if (drained_done_) return drained_bytes_;
+  return error_code(asio::error::operation_aborted);
 }
 
 void EventOp::Abandon() noexcept {
@@ -290,13 +299,14 @@ asio::awaitable<boost::system::result<DWORD>> AwaitEventOp(std::shared_ptr<Event
   op->wakeup_.expires_at(asio::steady_timer::time_point::max());
   error_code ec;
   co_await op->wakeup_.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-  // The owner closed the file meanwhile and already drained the OVERLAPPED.
-  if (op->abandoned_) co_return error_code(asio::error::operation_aborted);
+  // The owner closed the file meanwhile and already drained the OVERLAPPED;
+  // an operation the kernel had finished by then still reports its bytes.
+  if (op->abandoned_) co_return op->DrainedResult();
   if (!op->signaled_) {
     // Per-operation cancellation of this coroutine, or the wait failed.
     ++op->generation_;
     op->CancelAndDrain();
-    co_return error_code(asio::error::operation_aborted);
+    co_return op->DrainedResult();
   }
   auto result = op->Result();
   op->pending_ = false;
