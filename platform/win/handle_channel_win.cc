@@ -148,7 +148,8 @@ class HandleChannel::Impl {
     for (std::size_t written = 0; written < message.size();) {
       if (op->abandoned()) co_return error_code(asio::error::operation_aborted);
       const std::uint8_t* data = message.data() + written;
-      const DWORD size = static_cast<DWORD>(std::min<std::size_t>(message.size() - written, 1u << 30));
+      const DWORD size =
+          static_cast<DWORD>(std::min<std::size_t>(message.size() - written, 1u << 30));
       auto start = [&](OVERLAPPED* overlapped) {
         return ::WriteFile(pipe, data, size, nullptr, overlapped);
       };
@@ -185,7 +186,8 @@ class HandleChannel::Impl {
   void Close() noexcept {
     if (write_op_ && !write_op_->abandoned()) {
       // The kernel is done with the send's OVERLAPPED before the pipe goes;
-      // a send waiting for it reports operation_aborted.
+      // a send waiting for it reports what the kernel did (written, or
+      // operation_aborted).
       write_op_->CancelAndDrain();
       write_op_->Abandon();
     }

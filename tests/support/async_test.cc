@@ -53,7 +53,10 @@ std::size_t HandleBaseline(boost::asio::io_context& io) {
   static const bool warmed_up = [&io] {
     auto child = LaunchSelf(io.get_executor(), "handle_baseline_warm_up");
     EXPECT_TRUE(child) << child.error().message();
-    if (child) EXPECT_TRUE(RunAsync(io, child->Wait()));
+    if (child) {
+      auto code = RunAsync(io, child->Wait());
+      EXPECT_TRUE(code && *code == 0) << "the warm-up child failed";
+    }
     return true;
   }();
   (void)warmed_up;
