@@ -3,7 +3,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <deque>
 #include <set>
 #include <span>
 #include <sstream>
@@ -45,8 +44,6 @@ struct BackendSupervisor::Running {
   platform::ChildProcess child;
   platform::HandleChannel control;
   asio::steady_timer exit_signal;  // cancelled when the child has exited
-  bool sending = false;            // a control send is in flight
-  std::deque<asio::steady_timer*> send_waiters;
   bool ready = false;
   bool stopping = false;
   bool idle = false;  // stopping because it asked to (idle timeout)
@@ -485,20 +482,9 @@ asio::awaitable<error_code> BackendSupervisor::SendToRunning(std::shared_ptr<Run
   if (backend->exited || !backend->control.is_open()) {
     co_return error_code(asio::error::not_connected);
   }
-  while (backend->sending) {  // wait our turn
-    asio::steady_timer turn(executor_, Clock::time_point::max());
-    backend->send_waiters.push_back(&turn);
-    co_await turn.async_wait(kTuple);
-  }
-  backend->sending = true;
-  error_code ec = backend->exited ? error_code(asio::error::not_connected)
-                                  : co_await send(backend->control);
-  backend->sending = false;
-  if (!backend->send_waiters.empty()) {
-    backend->send_waiters.front()->cancel();
-    backend->send_waiters.pop_front();
-  }
-  co_return ec;
+  // The channel queues sends that overlap (offers to one backend from
+  // several clients' Hellos, a stop).
+  co_return co_await send(backend->control);
 }
 
 asio::awaitable<void> BackendSupervisor::StopAll(std::chrono::milliseconds deadline) {

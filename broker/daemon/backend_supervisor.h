@@ -93,9 +93,8 @@ class BackendSupervisor {
 
   std::vector<BackendInfo> Snapshot() const;
 
-  // Runs `send` on the control channel of the live backend `key`, one send
-  // at a time per backend (a channel takes one send in flight). Fails with
-  // not_connected when the backend is gone.
+  // Runs `send` on the control channel of the live backend `key`. Fails
+  // with not_connected when the backend is gone.
   using ControlSend =
       std::function<boost::asio::awaitable<boost::system::error_code>(platform::HandleChannel&)>;
   boost::asio::awaitable<boost::system::error_code> SendToBackend(const std::string& key,

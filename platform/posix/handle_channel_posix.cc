@@ -15,6 +15,7 @@
 
 #include "common/channel_wire.h"
 #include "common/channel_inbox.h"
+#include "common/send_turn.h"
 #include "posix/linked_submit.h"
 #include "posix/posix_compat.h"
 #include "posix/unix_stream.h"
@@ -58,8 +59,11 @@ std::vector<PlatformHandle> TakeHandles(msghdr& msg, bool& truncated) {
 // readiness only; every byte moves with sendmsg()/recvmsg().
 class HandleChannel::Impl {
  public:
-  explicit Impl(UnixSocket socket) : socket_(std::move(socket)) {}
+  explicit Impl(UnixSocket socket)
+      : send_turn_(socket.get_executor()), socket_(std::move(socket)) {}
   ~Impl() { Close(); }
+
+  SendTurn& send_turn() noexcept { return send_turn_; }
 
   bool is_open() const noexcept { return socket_.is_open(); }
 
@@ -142,10 +146,14 @@ class HandleChannel::Impl {
   }
 
   void Cancel() noexcept {
+    send_turn_.AbortWaiters();
     error_code ignored;
     socket_.cancel(ignored);
   }
-  void Close() noexcept { posix::CloseDeregistered(socket_); }
+  void Close() noexcept {
+    send_turn_.Close();
+    posix::CloseDeregistered(socket_);
+  }
 
  private:
   // A message on its way out: header and bytes, of which the first `sent`
@@ -216,6 +224,7 @@ class HandleChannel::Impl {
     co_return error_code();
   }
 
+  SendTurn send_turn_;
   UnixSocket socket_;
   ChannelInbox inbox_{posix::kReadsMaySpanFdMessages};
 };
@@ -261,6 +270,8 @@ asio::awaitable<error_code> HandleChannel::Send(std::span<const std::uint8_t> by
 asio::awaitable<error_code> HandleChannel::SendBuilt(BytesBuilder build,
                                                      std::span<const NativeHandle> handles) {
   if (!impl_) co_return error_code(asio::error::bad_descriptor);
+  auto turn = co_await impl_->send_turn().Take();
+  if (!turn) co_return error_code(asio::error::operation_aborted);
   co_return co_await impl_->SendBuilt(std::move(build), handles);
 }
 
@@ -271,6 +282,12 @@ asio::awaitable<HandleChannel::WriteThenSendResult> HandleChannel::WriteThenSend
     WriteThenSendResult result;
     result.write = co_await WriteAll(stream, asio::buffer(first.data(), first.size()));
     if (!result.write) result.send = asio::error::bad_descriptor;
+    co_return result;
+  }
+  auto turn = co_await impl_->send_turn().Take();
+  if (!turn) {
+    WriteThenSendResult result;
+    result.write = asio::error::operation_aborted;
     co_return result;
   }
   co_return co_await impl_->WriteThenSendBuilt(linker, stream, first, std::move(build), handles);

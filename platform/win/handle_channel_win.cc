@@ -21,6 +21,7 @@
 
 #include "common/channel_inbox.h"
 #include "common/channel_wire.h"
+#include "common/send_turn.h"
 #include "rp/platform/errors.h"
 #include "win/win_support.h"
 
@@ -113,7 +114,8 @@ class HandleChannel::Impl {
  public:
   Impl(asio::windows::stream_handle pipe, PlatformHandle peer_process,
        std::shared_ptr<win::EventOp> write_op)
-      : pipe_(std::move(pipe)),
+      : send_turn_(pipe.get_executor()),
+        pipe_(std::move(pipe)),
         peer_process_(peer_process.is_valid()
                           ? std::make_shared<const PlatformHandle>(std::move(peer_process))
                           : nullptr),
@@ -121,10 +123,10 @@ class HandleChannel::Impl {
   ~Impl() { Close(); }
 
   bool is_open() const noexcept { return pipe_.is_open(); }
+  SendTurn& send_turn() noexcept { return send_turn_; }
 
   asio::awaitable<error_code> SendBuilt(BytesBuilder build, std::span<const NativeHandle> handles) {
     if (!pipe_.is_open()) co_return error_code(asio::error::bad_descriptor);
-    if (write_op_->pending()) co_return error_code(asio::error::in_progress);  // one at a time
     if (handles.size() > kMaxHandlesPerMessage) co_return InvalidArgument();
     if (!handles.empty() && !peer_process_) co_return InvalidArgument();
     RemoteHandles remote(peer_process_);
@@ -179,11 +181,13 @@ class HandleChannel::Impl {
   }
 
   void Cancel() noexcept {
+    send_turn_.AbortWaiters();
     error_code ignored;
     pipe_.cancel(ignored);
   }
 
   void Close() noexcept {
+    send_turn_.Close();
     if (write_op_ && !write_op_->abandoned()) {
       // The kernel is done with the send's OVERLAPPED before the pipe goes;
       // a send waiting for it reports what the kernel did (written, or
@@ -206,6 +210,7 @@ class HandleChannel::Impl {
   // when the channel is destroyed writes into the inbox's buffer until the
   // pipe's close has cancelled it.
   ChannelInbox inbox_{&AdoptValue};
+  SendTurn send_turn_;  // one send's bytes at a time in the pipe
   asio::windows::stream_handle pipe_;
   std::shared_ptr<const PlatformHandle> peer_process_;  // shared with sends in flight
   std::shared_ptr<win::EventOp> write_op_;               // off the port; see above
@@ -273,12 +278,14 @@ asio::awaitable<error_code> HandleChannel::Send(std::span<const std::uint8_t> by
   // expression (a double free here).
   BytesBuilder build = [copy = std::vector<std::uint8_t>(bytes.begin(), bytes.end())](
                            std::span<const std::uint64_t>) { return copy; };
-  co_return co_await impl_->SendBuilt(std::move(build), handles);
+  co_return co_await SendBuilt(std::move(build), handles);  // takes the turn
 }
 
 asio::awaitable<error_code> HandleChannel::SendBuilt(BytesBuilder build,
                                                      std::span<const NativeHandle> handles) {
   if (!impl_) co_return error_code(asio::error::bad_descriptor);
+  auto turn = co_await impl_->send_turn().Take();
+  if (!turn) co_return error_code(asio::error::operation_aborted);
   co_return co_await impl_->SendBuilt(std::move(build), handles);
 }
 

@@ -2,9 +2,11 @@
 // Handing a live connection to another process, with real processes on
 // both platforms: the test process is the listener, one child is the
 // client, another child receives the connection and serves it.
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -206,8 +208,64 @@ TEST(HandleChannelSend, ThatThePeerCanTakeIsDoneBeforeTheEventLoopRunsAgain) {
   }
 }
 
+// Sends that overlap (the backend answers offers and reports idleness on
+// one channel) go out one after the other, each message whole, in the order
+// they were made, while the reader (another thread here, another process
+// in the broker) keeps making room: none is refused, none is cut by
+// another's bytes.
+TEST(HandleChannelSend, OverlappingSendsArriveWholeInTheOrderMade) {
+  asio::io_context io, reader_io;
+  auto ends = HandleChannel::CreatePair();
+  ASSERT_TRUE(ends) << ends.error().message();
+  auto sender = HandleChannel::Open(io.get_executor(), std::move(ends->first));
+  auto receiver = HandleChannel::Open(reader_io.get_executor(), std::move(ends->second));
+  ASSERT_TRUE(sender && receiver);
+  // Large ones (far more than a socket or pipe buffer holds) and small.
+  std::vector<std::vector<std::uint8_t>> messages;
+  for (std::size_t size : {2u << 20, 7u, 2u << 20, 2u << 20, 9u, 2u << 20}) {
+    messages.emplace_back(size, static_cast<std::uint8_t>(0x10 + messages.size()));
+  }
+  std::vector<boost::system::result<ChannelMessage>> got;
+  std::string reader_failure;
+  std::thread reader([&] {
+    try {
+      for (std::size_t i = 0; i < messages.size(); ++i) {
+        got.push_back(RunAsync(reader_io, receiver->Receive()));
+        if (!got.back()) break;
+      }
+    } catch (const std::exception& e) {
+      reader_failure = e.what();
+    }
+  });
+  std::vector<std::optional<error_code>> sent(messages.size());
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    asio::co_spawn(io, [&, i]() -> asio::awaitable<void> {
+      sent[i] = co_await sender->Send(messages[i], {});
+    }, asio::detached);
+  }
+  auto all_sent = [&] {
+    return std::all_of(sent.begin(), sent.end(), [](const auto& one) { return one.has_value(); });
+  };
+  const auto until = std::chrono::steady_clock::now() + 20s;
+  while (!all_sent() && io.run_one_until(until) > 0) {
+  }
+  reader.join();
+  ASSERT_EQ(reader_failure, "");
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    ASSERT_TRUE(sent[i]) << "send " << i << " did not finish";
+    EXPECT_FALSE(*sent[i]) << "send " << i << ": " << sent[i]->message();
+  }
+  ASSERT_EQ(got.size(), messages.size());
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    ASSERT_TRUE(got[i]) << "message " << i << ": " << got[i].error().message();
+    EXPECT_EQ(got[i]->bytes.size(), messages[i].size()) << "message " << i;
+    EXPECT_TRUE(got[i]->bytes == messages[i]) << "message " << i << " was cut or out of order";
+  }
+}
+
 // A send nobody reads stays pending; closing the channel ends it with an
-// error, at once, and leaves no handle behind.
+// error, at once, and the send queued behind it with operation_aborted,
+// and leaves no handle behind.
 TEST(HandleChannelSend, StuckForWantOfAReaderEndsWhenTheChannelClosesAndLeaksNothing) {
   asio::io_context io;
   const std::size_t baseline = test::HandleBaseline(io);
@@ -216,21 +274,28 @@ TEST(HandleChannelSend, StuckForWantOfAReaderEndsWhenTheChannelClosesAndLeaksNot
     HandleChannel& sender = channels.first;
     ASSERT_TRUE(sender.is_open() && channels.second.is_open());
     const std::vector<std::uint8_t> large(8 << 20, 0x42);  // far more than any pipe buffer
-    std::optional<error_code> sent;
+    std::optional<error_code> sent, queued;
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
       sent = co_await sender.Send(large, {});
+    }, asio::detached);
+    asio::co_spawn(io, [&]() -> asio::awaitable<void> {
+      queued = co_await sender.Send(Bytes("behind"), {});
     }, asio::detached);
     // Runs until the send has filled the pipe and waits for room.
     io.restart();
     while (!sent && io.poll() > 0) {
     }
-    ASSERT_FALSE(sent) << "the send finished without a reader";
+    ASSERT_FALSE(sent) << "the send finished without a reader: " << sent->message();
+    ASSERT_FALSE(queued) << "the second send did not wait for the first";
     sender.Close();
     auto until = std::chrono::steady_clock::now() + 10s;
-    while (!sent && std::chrono::steady_clock::now() < until && io.run_one_until(until) > 0) {
+    while ((!sent || !queued) && std::chrono::steady_clock::now() < until &&
+           io.run_one_until(until) > 0) {
     }
     ASSERT_TRUE(sent) << "closing the channel did not end the send";
     EXPECT_TRUE(*sent);
+    ASSERT_TRUE(queued) << "closing the channel did not end the send waiting its turn";
+    EXPECT_EQ(*queued, asio::error::operation_aborted);
   }
   EXPECT_EQ(test::OpenHandleCount(), baseline);
 }

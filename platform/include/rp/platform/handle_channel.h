@@ -40,8 +40,11 @@ struct ChannelMessage {
 //
 // A received message whose handle count differs from what its header
 // announces, or whose control data was truncated (MSG_CTRUNC), is rejected
-// with every handle that did arrive closed. Send and Receive may each have
-// one operation in flight; all calls happen on the channel's executor.
+// with every handle that did arrive closed. Sends may overlap: they take
+// turns, first come first served, and each message goes out whole (a
+// later one waits while an earlier one fills the socket or pipe); Cancel()
+// and Close() end the waiting ones with operation_aborted. One Receive at
+// a time. All calls happen on the channel's executor.
 class HandleChannel {
  public:
   class Impl;
