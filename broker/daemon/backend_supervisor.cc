@@ -484,7 +484,9 @@ asio::awaitable<error_code> BackendSupervisor::SendToRunning(std::shared_ptr<Run
   }
   // The channel queues sends that overlap (offers to one backend from
   // several clients' Hellos, a stop).
-  co_return co_await send(backend->control);
+  error_code ec = co_await send(backend->control);
+  if (ec && backend->exited) ec = asio::error::not_connected;  // it died meanwhile
+  co_return ec;
 }
 
 asio::awaitable<void> BackendSupervisor::StopAll(std::chrono::milliseconds deadline) {

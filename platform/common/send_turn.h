@@ -35,7 +35,13 @@ class SendTurn {
    public:
     explicit Held(std::shared_ptr<State> state) noexcept : state_(std::move(state)) {}
     Held(Held&&) noexcept = default;
-    Held& operator=(Held&&) = delete;
+    Held& operator=(Held&& other) noexcept {
+      if (this != &other) {
+        Release();
+        state_ = std::move(other.state_);
+      }
+      return *this;
+    }
     Held(const Held&) = delete;
     Held& operator=(const Held&) = delete;
     ~Held() { Release(); }

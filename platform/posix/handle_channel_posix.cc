@@ -278,16 +278,17 @@ asio::awaitable<error_code> HandleChannel::SendBuilt(BytesBuilder build,
 asio::awaitable<HandleChannel::WriteThenSendResult> HandleChannel::WriteThenSendBuilt(
     LinkedSubmitter& linker, LocalStream& stream, std::span<const std::uint8_t> first,
     BytesBuilder build, std::span<const NativeHandle> handles) {
-  if (!impl_) {
-    WriteThenSendResult result;
-    result.write = co_await WriteAll(stream, asio::buffer(first.data(), first.size()));
-    if (!result.write) result.send = asio::error::bad_descriptor;
-    co_return result;
-  }
-  auto turn = co_await impl_->send_turn().Take();
+  // No channel, or closed or cancelled while waiting its turn: `first` is
+  // still written (the client's reply must not depend on the backend).
+  const bool has_channel = impl_ != nullptr;  // `this` may be gone once we waited
+  std::optional<SendTurn::Held> turn;
+  if (has_channel) turn = co_await impl_->send_turn().Take();
   if (!turn) {
     WriteThenSendResult result;
-    result.write = asio::error::operation_aborted;
+    result.write = co_await WriteAll(stream, asio::buffer(first.data(), first.size()));
+    if (!result.write) {
+      result.send = has_channel ? asio::error::operation_aborted : asio::error::bad_descriptor;
+    }
     co_return result;
   }
   co_return co_await impl_->WriteThenSendBuilt(linker, stream, first, std::move(build), handles);

@@ -17,6 +17,7 @@
 #endif
 
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -197,6 +198,36 @@ TEST_F(LinkedSendTest, MessageWaitsUntilAWriteThatDidNotFitHasGoneOut) {
   ASSERT_TRUE(message);
   EXPECT_EQ(std::string(message->bytes.begin(), message->bytes.end()), "offer after the reply");
   EXPECT_EQ(message->handles.size(), 1u);
+}
+
+// An offer waiting its turn behind another send when the channel closes
+// is not sent, but the reply in front of it still reaches the client: the
+// client must get its Negotiated (then EOF, then it reconnects) whatever
+// happens to the backend's channel.
+TEST_F(LinkedSendTest, TheReplyStillGoesOutWhenTheChannelClosesWhileTheOfferWaitsItsTurn) {
+  LinkedSubmitter linker = LinkedSubmitter::Create();
+  const std::vector<std::uint8_t> large(8 << 20, 0x42);  // the peer never reads it
+  std::optional<boost::system::error_code> stuck;
+  asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+    stuck = co_await channel_.Send(large, {});
+  }, asio::detached);
+  std::optional<HandleChannel::WriteThenSendResult> result;
+  asio::co_spawn(io_, [&]() -> asio::awaitable<void> {
+    result = co_await WriteThenSend(linker, "the reply", "the offer");
+  }, asio::detached);
+  io_.poll();
+  ASSERT_FALSE(stuck) << "the large send finished without a reader";
+  ASSERT_FALSE(result) << "the offer did not wait for the send in front of it";
+  channel_.Close();
+  const auto until = std::chrono::steady_clock::now() + 10s;
+  io_.restart();
+  while ((!stuck || !result) && io_.run_one_until(until) > 0) {
+  }
+  ASSERT_TRUE(stuck && result);
+  EXPECT_FALSE(result->write) << result->write.message();
+  EXPECT_EQ(result->send, asio::error::operation_aborted);
+  ASSERT_EQ(Queued(stream_peer_.get()), 9u) << "the reply was not written";
+  EXPECT_EQ(ReadPeer(9), "the reply");
 }
 
 }  // namespace
