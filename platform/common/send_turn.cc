@@ -24,6 +24,7 @@ void SendTurn::HandOn(State& state) noexcept {
   Waiter* next = state.waiters.front();  // stays held: no one can slip in
   state.waiters.pop_front();
   next->handed = true;
+  state.handed = next;
   next->wake.cancel();
 }
 
@@ -31,6 +32,12 @@ void SendTurn::Held::Release() noexcept {
   if (!state_) return;
   HandOn(*state_);
   state_.reset();
+}
+
+std::optional<SendTurn::Held> SendTurn::TryTake() noexcept {
+  if (state_->held || state_->closed) return std::nullopt;
+  state_->held = true;
+  return Held(state_);
 }
 
 asio::awaitable<std::optional<SendTurn::Held>> SendTurn::Take() {
@@ -50,11 +57,13 @@ asio::awaitable<std::optional<SendTurn::Held>> SendTurn::Take() {
     ~Leave() {
       auto it = std::find(state.waiters.begin(), state.waiters.end(), &me);
       if (it != state.waiters.end()) state.waiters.erase(it);
+      if (state.handed == &me) state.handed = nullptr;
       if (me.handed && !me.taken) HandOn(state);
     }
   } leave{*state, me};
   co_await me.wake.async_wait(asio::as_tuple(asio::use_awaitable));
-  if (!me.handed || state->closed) co_return std::nullopt;
+  if (state->handed == &me) state->handed = nullptr;
+  if (!me.handed || me.aborted || state->closed) co_return std::nullopt;
   me.taken = true;
   co_return Held(state);
 }
@@ -63,6 +72,10 @@ void SendTurn::AbortWaiters() noexcept {
   std::deque<Waiter*> waiters;
   waiters.swap(state_->waiters);
   for (Waiter* waiter : waiters) waiter->wake.cancel();  // not handed: nullopt
+  if (state_->handed != nullptr) {  // handed, still to resume: passes it on
+    state_->handed->aborted = true;
+    state_->handed = nullptr;
+  }
 }
 
 void SendTurn::Close() noexcept {

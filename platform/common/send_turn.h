@@ -20,13 +20,14 @@ namespace rp::platform {
 // the holder hands the turn straight to the next waiter when its Held goes.
 // AbortWaiters() (a Cancel) ends the waiting Takes with nullopt; after
 // Close() every Take ends so, and the owner may go away while Takes wait:
-// they touch only state they share. An uncontended Take allocates nothing.
+// they touch only state they share.
 class SendTurn {
   struct Waiter;
   struct State {
     bool held = false;
     bool closed = false;
     std::deque<Waiter*> waiters;
+    Waiter* handed = nullptr;  // given the turn, not yet resumed
   };
 
  public:
@@ -46,6 +47,8 @@ class SendTurn {
     Held& operator=(const Held&) = delete;
     ~Held() { Release(); }
     void Release() noexcept;
+    // The owner closed the turn (perhaps went away) since it was taken.
+    bool closed() const noexcept { return state_ && state_->closed; }
 
    private:
     std::shared_ptr<State> state_;
@@ -59,6 +62,9 @@ class SendTurn {
   // The turn, once every earlier caller had it; nullopt when aborted or
   // closed meanwhile.
   boost::asio::awaitable<std::optional<Held>> Take();
+  // The turn if it is free now (no coroutine frame: the usual case); else
+  // nullopt, and the caller Take()s it.
+  std::optional<Held> TryTake() noexcept;
 
   void AbortWaiters() noexcept;
   void Close() noexcept;
@@ -67,8 +73,9 @@ class SendTurn {
   struct Waiter {
     explicit Waiter(const boost::asio::any_io_executor& executor);
     boost::asio::steady_timer wake;
-    bool handed = false;  // the turn is ours
-    bool taken = false;   // ... and a Held owns it
+    bool handed = false;   // the turn is ours
+    bool aborted = false;  // ... but AbortWaiters came before we resumed
+    bool taken = false;    // ... and a Held owns it
   };
   static void HandOn(State& state) noexcept;
 

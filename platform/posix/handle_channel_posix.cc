@@ -269,29 +269,35 @@ asio::awaitable<error_code> HandleChannel::Send(std::span<const std::uint8_t> by
 
 asio::awaitable<error_code> HandleChannel::SendBuilt(BytesBuilder build,
                                                      std::span<const NativeHandle> handles) {
-  if (!impl_) co_return error_code(asio::error::bad_descriptor);
-  auto turn = co_await impl_->send_turn().Take();
+  // `impl`, not `this`, once we may have waited: the channel may have moved.
+  // If the Impl went away meanwhile, it closed the turn and we touch nothing.
+  Impl* impl = impl_.get();
+  if (!impl || !impl->is_open()) co_return error_code(asio::error::bad_descriptor);
+  auto turn = impl->send_turn().TryTake();
+  if (!turn) turn = co_await impl->send_turn().Take();
   if (!turn) co_return error_code(asio::error::operation_aborted);
-  co_return co_await impl_->SendBuilt(std::move(build), handles);
+  co_return co_await impl->SendBuilt(std::move(build), handles);
 }
 
 asio::awaitable<HandleChannel::WriteThenSendResult> HandleChannel::WriteThenSendBuilt(
     LinkedSubmitter& linker, LocalStream& stream, std::span<const std::uint8_t> first,
     BytesBuilder build, std::span<const NativeHandle> handles) {
-  // No channel, or closed or cancelled while waiting its turn: `first` is
-  // still written (the client's reply must not depend on the backend).
-  const bool has_channel = impl_ != nullptr;  // `this` may be gone once we waited
+  Impl* impl = impl_.get();  // as in SendBuilt
+  const bool open = impl && impl->is_open();
   std::optional<SendTurn::Held> turn;
-  if (has_channel) turn = co_await impl_->send_turn().Take();
+  if (open) turn = impl->send_turn().TryTake();
+  if (open && !turn) turn = co_await impl->send_turn().Take();
   if (!turn) {
+    // No channel, or it closed or was cancelled while we waited: `first`
+    // is still written (the client's reply must not depend on the backend).
     WriteThenSendResult result;
     result.write = co_await WriteAll(stream, asio::buffer(first.data(), first.size()));
     if (!result.write) {
-      result.send = has_channel ? asio::error::operation_aborted : asio::error::bad_descriptor;
+      result.send = open ? asio::error::operation_aborted : asio::error::bad_descriptor;
     }
     co_return result;
   }
-  co_return co_await impl_->WriteThenSendBuilt(linker, stream, first, std::move(build), handles);
+  co_return co_await impl->WriteThenSendBuilt(linker, stream, first, std::move(build), handles);
 }
 
 asio::awaitable<boost::system::result<ChannelMessage>> HandleChannel::Receive(

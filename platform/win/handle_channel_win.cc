@@ -283,20 +283,36 @@ asio::awaitable<error_code> HandleChannel::Send(std::span<const std::uint8_t> by
 
 asio::awaitable<error_code> HandleChannel::SendBuilt(BytesBuilder build,
                                                      std::span<const NativeHandle> handles) {
-  if (!impl_) co_return error_code(asio::error::bad_descriptor);
-  auto turn = co_await impl_->send_turn().Take();
+  // `impl`, not `this`, once we may have waited: the channel may have moved.
+  // If the Impl went away meanwhile, it closed the turn and we touch nothing.
+  Impl* impl = impl_.get();
+  if (!impl || !impl->is_open()) co_return error_code(asio::error::bad_descriptor);
+  auto turn = impl->send_turn().TryTake();
+  if (!turn) turn = co_await impl->send_turn().Take();
   if (!turn) co_return error_code(asio::error::operation_aborted);
-  co_return co_await impl_->SendBuilt(std::move(build), handles);
+  co_return co_await impl->SendBuilt(std::move(build), handles);
 }
 
 // Windows has no way to link a pipe write and a DuplicateHandle send, so
-// they are two steps (LinkedSubmitter is always empty here).
+// they are two steps (LinkedSubmitter is always empty here), both in the
+// channel's turn, as on POSIX. `first` is written whatever becomes of the
+// channel meanwhile: the client's reply must not depend on the backend.
 asio::awaitable<HandleChannel::WriteThenSendResult> HandleChannel::WriteThenSendBuilt(
     LinkedSubmitter& /*linker*/, LocalStream& stream, std::span<const std::uint8_t> first,
     BytesBuilder build, std::span<const NativeHandle> handles) {
+  Impl* impl = impl_.get();  // as in SendBuilt
+  const bool open = impl && impl->is_open();
+  std::optional<SendTurn::Held> turn;
+  if (open) turn = impl->send_turn().TryTake();
+  if (open && !turn) turn = co_await impl->send_turn().Take();
   WriteThenSendResult result;
   result.write = co_await WriteAll(stream, asio::buffer(first.data(), first.size()));
-  if (!result.write) result.send = co_await SendBuilt(std::move(build), handles);
+  if (result.write) co_return result;
+  if (!turn || turn->closed()) {
+    result.send = open ? asio::error::operation_aborted : asio::error::bad_descriptor;
+    co_return result;
+  }
+  result.send = co_await impl->SendBuilt(std::move(build), handles);
   co_return result;
 }
 
