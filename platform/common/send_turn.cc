@@ -43,10 +43,7 @@ std::optional<SendTurn::Held> SendTurn::TryTake() noexcept {
 asio::awaitable<std::optional<SendTurn::Held>> SendTurn::Take() {
   std::shared_ptr<State> state = state_;  // ours, should the owner go
   if (state->closed) co_return std::nullopt;
-  if (!state->held) {
-    state->held = true;
-    co_return Held(state);
-  }
+  if (auto now = TryTake()) co_return now;
   Waiter me(executor_);
   state->waiters.push_back(&me);
   // However this frame ends (even destroyed unresumed with its executor),

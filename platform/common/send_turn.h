@@ -4,10 +4,15 @@
 #include <deque>
 #include <memory>
 #include <optional>
+#include <span>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/system/error_code.hpp>
+
+#include "rp/platform/handle_channel.h"
 
 namespace rp::platform {
 
@@ -82,5 +87,22 @@ class SendTurn {
   boost::asio::any_io_executor executor_;
   std::shared_ptr<State> state_ = std::make_shared<State>();
 };
+
+// HandleChannel::SendBuilt on either platform: `impl` (the platform's
+// HandleChannel::Impl, with send_turn(), is_open() and SendBuilt()) sends
+// once the turn is ours. `impl` is taken at the call, never the channel
+// after a wait (it may have moved); an Impl that went away meanwhile
+// closed the turn, and then nothing of it is touched.
+template <class Impl>
+boost::asio::awaitable<boost::system::error_code> SendInTurn(
+    Impl* impl, HandleChannel::BytesBuilder build, std::span<const NativeHandle> handles) {
+  if (!impl || !impl->is_open()) {
+    co_return boost::system::error_code(boost::asio::error::bad_descriptor);
+  }
+  auto turn = impl->send_turn().TryTake();
+  if (!turn) turn = co_await impl->send_turn().Take();
+  if (!turn) co_return boost::system::error_code(boost::asio::error::operation_aborted);
+  co_return co_await impl->SendBuilt(std::move(build), handles);
+}
 
 }  // namespace rp::platform

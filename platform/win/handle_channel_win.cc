@@ -281,16 +281,10 @@ asio::awaitable<error_code> HandleChannel::Send(std::span<const std::uint8_t> by
   co_return co_await SendBuilt(std::move(build), handles);  // takes the turn
 }
 
+// Not a coroutine itself: SendInTurn's frame is the only one.
 asio::awaitable<error_code> HandleChannel::SendBuilt(BytesBuilder build,
                                                      std::span<const NativeHandle> handles) {
-  // `impl`, not `this`, once we may have waited: the channel may have moved.
-  // If the Impl went away meanwhile, it closed the turn and we touch nothing.
-  Impl* impl = impl_.get();
-  if (!impl || !impl->is_open()) co_return error_code(asio::error::bad_descriptor);
-  auto turn = impl->send_turn().TryTake();
-  if (!turn) turn = co_await impl->send_turn().Take();
-  if (!turn) co_return error_code(asio::error::operation_aborted);
-  co_return co_await impl->SendBuilt(std::move(build), handles);
+  return SendInTurn(impl_.get(), std::move(build), handles);
 }
 
 // Windows has no way to link a pipe write and a DuplicateHandle send, so
@@ -300,7 +294,7 @@ asio::awaitable<error_code> HandleChannel::SendBuilt(BytesBuilder build,
 asio::awaitable<HandleChannel::WriteThenSendResult> HandleChannel::WriteThenSendBuilt(
     LinkedSubmitter& /*linker*/, LocalStream& stream, std::span<const std::uint8_t> first,
     BytesBuilder build, std::span<const NativeHandle> handles) {
-  Impl* impl = impl_.get();  // as in SendBuilt
+  Impl* impl = impl_.get();  // as in SendInTurn
   const bool open = impl && impl->is_open();
   std::optional<SendTurn::Held> turn;
   if (open) turn = impl->send_turn().TryTake();

@@ -21,52 +21,59 @@ namespace asio = boost::asio;
 // What a waiter got: nothing yet, the turn, or nullopt.
 enum class Outcome { kWaiting, kTurn, kRefused };
 
-// Spawns a coroutine that takes `turn`, records what it got in `outcome`
-// (and its index in `order` when it got the turn), then releases it.
-void SpawnWaiter(asio::io_context& io, SendTurn& turn, Outcome& outcome, std::vector<int>& order,
-                 int index) {
-  asio::co_spawn(io, [&turn, &outcome, &order, index]() -> asio::awaitable<void> {
-    auto held = co_await turn.Take();
-    outcome = held ? Outcome::kTurn : Outcome::kRefused;
-    if (held) order.push_back(index);
-  }, asio::detached);
+// The test holds `turn`, and `waiters` coroutines wait for it (started
+// and run until they wait). Each records what it got in outcomes[i], and
+// its index in `order` when it got the turn, then gives the turn back.
+struct HeldWithWaiters {
+  HeldWithWaiters(asio::io_context& io, SendTurn& turn, int waiters)
+      : holder(turn.TryTake()), outcomes(waiters, Outcome::kWaiting) {
+    for (int i = 0; i < waiters; ++i) {
+      asio::co_spawn(io, [this, &turn, i]() -> asio::awaitable<void> {
+        auto held = co_await turn.Take();
+        outcomes[i] = held ? Outcome::kTurn : Outcome::kRefused;
+        if (held) order.push_back(i);
+      }, asio::detached);
+    }
+    io.poll();
+  }
+  HeldWithWaiters(const HeldWithWaiters&) = delete;  // the waiters point at us
+  HeldWithWaiters& operator=(const HeldWithWaiters&) = delete;
+
+  std::optional<SendTurn::Held> holder;
+  std::vector<Outcome> outcomes;
+  std::vector<int> order;
+};
+
+// Runs what is ready now.
+void RunReady(asio::io_context& io) {
+  io.restart();
+  io.poll();
 }
 
 TEST(SendTurn, WaitersGetTheTurnInTheOrderTheyAsked) {
   asio::io_context io;
   SendTurn turn(io.get_executor());
-  auto first = turn.TryTake();
-  ASSERT_TRUE(first);
+  HeldWithWaiters held(io, turn, 3);
+  ASSERT_TRUE(held.holder);
   EXPECT_FALSE(turn.TryTake()) << "a held turn was taken twice";
-  Outcome outcomes[3] = {Outcome::kWaiting, Outcome::kWaiting, Outcome::kWaiting};
-  std::vector<int> order;
-  for (int i = 0; i < 3; ++i) SpawnWaiter(io, turn, outcomes[i], order, i);
-  io.poll();
-  EXPECT_TRUE(order.empty()) << "a waiter got the turn while it was held";
-  first->Release();
+  EXPECT_TRUE(held.order.empty()) << "a waiter got the turn while it was held";
+  held.holder->Release();
   EXPECT_FALSE(turn.TryTake()) << "the turn was free while others were waiting for it";
-  io.restart();
-  io.poll();
-  EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
+  RunReady(io);
+  EXPECT_EQ(held.order, (std::vector<int>{0, 1, 2}));
   EXPECT_TRUE(turn.TryTake()) << "the last waiter did not give the turn back";
 }
 
 TEST(SendTurn, AbortWaitersRefusesEveryWaiterAndTheHolderKeepsTheTurn) {
   asio::io_context io;
   SendTurn turn(io.get_executor());
-  auto holder = turn.TryTake();
-  ASSERT_TRUE(holder);
-  Outcome outcomes[2] = {Outcome::kWaiting, Outcome::kWaiting};
-  std::vector<int> order;
-  for (int i = 0; i < 2; ++i) SpawnWaiter(io, turn, outcomes[i], order, i);
-  io.poll();
+  HeldWithWaiters held(io, turn, 2);
+  ASSERT_TRUE(held.holder);
   turn.AbortWaiters();
-  io.restart();
-  io.poll();
-  EXPECT_EQ(outcomes[0], Outcome::kRefused);
-  EXPECT_EQ(outcomes[1], Outcome::kRefused);
+  RunReady(io);
+  EXPECT_EQ(held.outcomes, (std::vector<Outcome>{Outcome::kRefused, Outcome::kRefused}));
   EXPECT_FALSE(turn.TryTake());
-  holder->Release();
+  held.holder->Release();
   EXPECT_TRUE(turn.TryTake()) << "an aborted turn was not free again";
 }
 
@@ -76,17 +83,12 @@ TEST(SendTurn, AbortWaitersRefusesEveryWaiterAndTheHolderKeepsTheTurn) {
 TEST(SendTurn, AnAbortReachesAWaiterHandedTheTurnButNotYetRun) {
   asio::io_context io;
   SendTurn turn(io.get_executor());
-  auto holder = turn.TryTake();
-  ASSERT_TRUE(holder);
-  Outcome outcome = Outcome::kWaiting;
-  std::vector<int> order;
-  SpawnWaiter(io, turn, outcome, order, 0);
-  io.poll();
-  holder->Release();
+  HeldWithWaiters held(io, turn, 1);
+  ASSERT_TRUE(held.holder);
+  held.holder->Release();
   turn.AbortWaiters();
-  io.restart();
-  io.poll();
-  EXPECT_EQ(outcome, Outcome::kRefused);
+  RunReady(io);
+  EXPECT_EQ(held.outcomes[0], Outcome::kRefused);
   EXPECT_TRUE(turn.TryTake()) << "the refused waiter kept the turn";
 }
 
@@ -95,17 +97,12 @@ TEST(SendTurn, AnAbortReachesAWaiterHandedTheTurnButNotYetRun) {
 TEST(SendTurn, WaitersOutliveTheOwnerAndAreRefused) {
   asio::io_context io;
   auto turn = std::make_unique<SendTurn>(io.get_executor());
-  auto holder = turn->TryTake();
-  ASSERT_TRUE(holder);
-  Outcome outcome = Outcome::kWaiting;
-  std::vector<int> order;
-  SpawnWaiter(io, *turn, outcome, order, 0);
-  io.poll();
+  HeldWithWaiters held(io, *turn, 1);
+  ASSERT_TRUE(held.holder);
   turn.reset();  // closes
-  io.restart();
-  io.poll();
-  EXPECT_EQ(outcome, Outcome::kRefused);
-  holder->Release();  // the holder outlives the owner too
+  RunReady(io);
+  EXPECT_EQ(held.outcomes[0], Outcome::kRefused);
+  held.holder->Release();  // the holder outlives the owner too
 }
 
 // A waiting coroutine destroyed without running again (its io_context went
@@ -114,15 +111,11 @@ TEST(SendTurn, WaitersOutliveTheOwnerAndAreRefused) {
 TEST(SendTurn, AWaiterDestroyedUnresumedLeavesTheQueue) {
   auto io = std::make_unique<asio::io_context>();
   SendTurn turn(io->get_executor());
-  auto holder = turn.TryTake();
-  ASSERT_TRUE(holder);
-  Outcome outcome = Outcome::kWaiting;
-  std::vector<int> order;
-  SpawnWaiter(*io, turn, outcome, order, 0);
-  io->poll();
+  HeldWithWaiters held(*io, turn, 1);
+  ASSERT_TRUE(held.holder);
   io.reset();  // destroys the waiting frame
-  EXPECT_EQ(outcome, Outcome::kWaiting);
-  holder->Release();
+  EXPECT_EQ(held.outcomes[0], Outcome::kWaiting);
+  held.holder->Release();
   EXPECT_TRUE(turn.TryTake()) << "the turn went to a waiter that no longer exists";
 }
 
