@@ -14,6 +14,7 @@ const char* HandoffSkipName(HandoffSkip reason) {
     case HandoffSkip::kFdPressure: return "fd_pressure";
     case HandoffSkip::kAdoptedBackend: return "adopted_backend";
     case HandoffSkip::kRecentFailures: return "recent_failures";
+    case HandoffSkip::kControlClosed: return "control_channel_closed";
   }
   return "unknown";
 }

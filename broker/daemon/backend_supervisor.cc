@@ -426,7 +426,16 @@ asio::awaitable<void> BackendSupervisor::ReadControl(std::shared_ptr<Running> ba
           message.error() == platform::Error::kControlDataTruncated) {
         continue;  // a rejected message; the channel is still in sync
       }
-      break;  // closed: the exit watcher handles the rest
+      // Closed. A backend that exits is the exit watcher's business; one
+      // that lives on without its channel keeps serving backend_pipe, but
+      // gets no more offers (and the descriptor goes now).
+      if (!backend->exited && !backend->stopping) {
+        Log().info("backend closed its control channel: service={} pid={}; its clients "
+                   "reconnect to backend_pipe from now on",
+                   backend->info->service, backend->info->pid);
+      }
+      backend->control.Close();
+      break;
     }
     // One message may carry several frames back to back (a backend sends
     // its handoff answers in batches).
@@ -468,6 +477,11 @@ void BackendSupervisor::Retire(const std::shared_ptr<Running>& backend) {
     };
     co_await SendToRunning(backend, std::move(send));
   }, asio::detached);
+}
+
+bool BackendSupervisor::ControlChannelOpen(const std::string& key) const {
+  auto it = running_.find(key);
+  return it != running_.end() && !it->second->exited && it->second->control.is_open();
 }
 
 asio::awaitable<error_code> BackendSupervisor::SendToBackend(const std::string& key,

@@ -93,6 +93,10 @@ class BackendSupervisor {
 
   std::vector<BackendInfo> Snapshot() const;
 
+  // Whether the live backend `key` can still be sent offers: false once
+  // it exited or closed its end of the control channel.
+  bool ControlChannelOpen(const std::string& key) const;
+
   // Runs `send` on the control channel of the live backend `key`. Fails
   // with not_connected when the backend is gone.
   using ControlSend =

@@ -26,8 +26,10 @@ std::optional<HandoffPlan> HandoffCoordinator::Prepare(bool client_capable, bool
                                                        const BackendInfo& backend,
                                                        std::uint64_t correlation_id) {
   auto now = Clock::now();
-  if (auto skip = policy_.ShouldAttempt(client_capable, service_enabled, fd_pressure,
-                                        /*launched_here=*/!backend.adopted, backend.key, now)) {
+  auto skip = policy_.ShouldAttempt(client_capable, service_enabled, fd_pressure,
+                                    /*launched_here=*/!backend.adopted, backend.key, now);
+  if (!skip && !supervisor_.ControlChannelOpen(backend.key)) skip = HandoffSkip::kControlClosed;
+  if (skip) {
     ++stats_.skipped[HandoffSkipName(*skip)];
     if (*skip != HandoffSkip::kClientUnsupported) {
       Log().info("handoff skipped: service={} reason={}", backend.service, HandoffSkipName(*skip));

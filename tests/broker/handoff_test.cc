@@ -222,6 +222,14 @@ TEST(Handoff, RepeatedHandoffsLeaveBrokerAndBackendHandleCountsUnchanged) {
   EXPECT_EQ(broker.Shutdown(), 0);
 }
 
+// Waits (up to 5 s) for `text` to appear in the broker's log.
+bool WaitForLog(BrokerUnderTest& broker, const std::string& text) {
+  for (int i = 0; i < 500 && broker.Log().find(text) == std::string::npos; ++i) {
+    asio::steady_timer(broker.io(), 10ms).wait();
+  }
+  return broker.Log().find(text) != std::string::npos;
+}
+
 // The value of an unlabelled counter sample in the broker's metrics.
 std::uint64_t Counter(BrokerUnderTest& broker, const std::string& sample) {
   auto metrics = broker.Admin(pb::ADMIN_VERB_METRICS);
@@ -276,7 +284,8 @@ class HandoffFailure : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(HandoffFailure, ClientFallsBackToBackendPipeAndNothingLeaks) {
   BrokerUnderTest broker(BrokerUnderTest::Options{
-      {"--handoff-ack-timeout-ms", "300"},
+      // A backend that closed its channel ("break") cannot be asked to stop.
+      {"--handoff-ack-timeout-ms", "300", "--drain-deadline-ms", "1000"},
       {{kChildEnv, "handoff_test_backend"}, {kModeEnv, GetParam()}}});
   broker.Start();
   broker.InstallService("echo", platform::CurrentExecutablePath().value());
@@ -284,6 +293,10 @@ TEST_P(HandoffFailure, ClientFallsBackToBackendPipeAndNothingLeaks) {
   ASSERT_TRUE(std::holds_alternative<client::Connection>(first));
   const std::uint32_t broker_pid = broker.process().pid();
   auto broker_count = [&] { return HandlesOf(broker_pid); };
+  if (GetParam() == "break") {
+    // The broker hears the channel close before the baseline is taken.
+    ASSERT_TRUE(WaitForLog(broker, "closed its control channel")) << broker.Log();
+  }
   asio::steady_timer(broker.io(), 100ms).wait();
   const std::size_t broker_before = broker_count();
 
@@ -304,20 +317,20 @@ TEST_P(HandoffFailure, ClientFallsBackToBackendPipeAndNothingLeaks) {
   auto& connection = std::get<client::Connection>(c);
   EXPECT_EQ(connection.route, client::Route::kBrokerNegotiated);
   EXPECT_EQ(EarlyDataThenMarker(broker, connection.stream, early.size()), early + "|marker");
-  const char* reason = GetParam() == "reject" ? "reason=rejected"
+  // "break": no offer is made at all (skipped, not failed).
+  const char* reason = GetParam() == "reject"  ? "reason=rejected"
                        : GetParam() == "stall" ? "reason=ack_timeout"
+                       : GetParam() == "break" ? "reason=control_channel_closed"
                                                : "backend died";
-  for (int i = 0; i < 500 && broker.Log().find(reason) == std::string::npos; ++i) {
-    asio::steady_timer(broker.io(), 10ms).wait();
-  }
-  EXPECT_NE(broker.Log().find(reason), std::string::npos) << broker.Log();
+  EXPECT_TRUE(WaitForLog(broker, reason)) << broker.Log();
   if (GetParam() != "die") {
     EXPECT_EQ(SettleTo(broker, broker_before, broker_count), broker_before) << "broker leaked";
   }
   EXPECT_EQ(broker.Shutdown(), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, HandoffFailure, ::testing::Values("reject", "stall", "die"));
+INSTANTIATE_TEST_SUITE_P(Modes, HandoffFailure,
+                         ::testing::Values("reject", "stall", "die", "break"));
 
 // A backend may greet and start talking in one write: the client reads the
 // ready EVENT and whatever follows it together, and must hand those bytes
@@ -348,6 +361,7 @@ TEST(Handoff, BytesTheBackendWroteRightBehindTheReadyEventReachTheCaller) {
 
 // A backend that serves backend_pipe as an echo but mishandles handoff
 // offers as RP_TEST_HANDOFF_MODE says: "reject" answers accepted=false,
+// "break" closes its control channel once ready (and lives on),
 // "stall" never answers (and keeps the connection), "die" exits.
 RP_TEST_CHILD(handoff_test_backend) {
   namespace asio = boost::asio;
@@ -371,6 +385,7 @@ RP_TEST_CHILD(handoff_test_backend) {
     auto ready = *transport::EncodeFrame(transport::MakeEvent(
         broker::kBackendControlPayloadProtocol, transport::SerializeDeterministic(me), 1));
     co_await channel->Send(ready, {});
+    if (mode == "break") channel->Close();
     asio::co_spawn(io, [&]() -> asio::awaitable<void> {
       for (;;) {
         auto accepted = co_await listener->Accept();
@@ -384,6 +399,11 @@ RP_TEST_CHILD(handoff_test_backend) {
         }(std::move(accepted->stream)), asio::detached);
       }
     }, asio::detached);
+    if (mode == "break") {  // serves backend_pipe until the broker kills it
+      asio::steady_timer forever(io, asio::steady_timer::time_point::max());
+      co_await forever.async_wait(asio::as_tuple(asio::use_awaitable));
+      co_return 0;
+    }
     for (;;) {
       auto message = co_await channel->Receive();
       if (!message) co_return 0;

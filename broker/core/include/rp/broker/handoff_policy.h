@@ -23,6 +23,7 @@ enum class HandoffSkip {
   kFdPressure,         // the broker is short of descriptors
   kAdoptedBackend,     // not launched by this broker: no control channel
   kRecentFailures,     // too many failed handoffs for this backend lately
+  kControlClosed,      // the backend closed its end of the control channel
 };
 const char* HandoffSkipName(HandoffSkip reason);
 
