@@ -103,11 +103,28 @@ BackendSupervisor::BackendSupervisor(asio::any_io_executor executor, const Broke
 
 BackendSupervisor::~BackendSupervisor() = default;
 
+namespace {
+
+// The registry key: one backend per instance, service, version and build.
+std::string RegistryKey(const LaunchRequest& request, const std::string& exe_hash) {
+  return request.instance + "|" + request.definition->service_name() + "|" + request.version +
+         "|" + exe_hash;
+}
+
+}  // namespace
+
+std::shared_ptr<const BackendInfo> BackendSupervisor::FindRunning(const LaunchRequest& request) {
+  if (!request.stamps_refreshed) stamps_->Refresh();
+  auto it = running_.find(
+      RegistryKey(request, ExecutableHash(request.definition->binary_path(), *stamps_)));
+  if (it == running_.end() || it->second->exited) return nullptr;
+  return it->second->info;
+}
+
 asio::awaitable<BackendSupervisor::Outcome> BackendSupervisor::Acquire(LaunchRequest request) {
   if (!request.stamps_refreshed) stamps_->Refresh();
   const std::string exe_hash = ExecutableHash(request.definition->binary_path(), *stamps_);
-  const std::string key = request.instance + "|" + request.definition->service_name() + "|" +
-                          request.version + "|" + exe_hash;
+  const std::string key = RegistryKey(request, exe_hash);
   if (auto it = running_.find(key); it != running_.end() && !it->second->exited) {
     co_return std::shared_ptr<const BackendInfo>(it->second->info);
   }

@@ -76,6 +76,9 @@ class BackendSupervisor {
   ~BackendSupervisor();
 
   boost::asio::awaitable<Outcome> Acquire(LaunchRequest request);
+  // What Acquire would return at once: the live backend for `request`, or
+  // null when Acquire would have to launch one or wait for a launch.
+  std::shared_ptr<const BackendInfo> FindRunning(const LaunchRequest& request);
   // The file stamps behind executable hashes; the service-definition store
   // shares it, so one refresh per Hello serves both.
   const std::shared_ptr<platform::StampCache>& stamp_cache() const { return stamps_; }

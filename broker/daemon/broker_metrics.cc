@@ -144,7 +144,13 @@ std::string BrokerMetrics::Render(const Gauges& gauges, const HandoffStats& hand
   w.Family("uptime_seconds", "gauge", "Seconds since the broker started.");
   w.Sample("uptime_seconds", {}, Number(gauges.uptime_seconds));
 
-  // Connection handoff (ours; not in the frozen v1 set).
+  // Ours from here on; not in the frozen v1 set.
+  w.Family("hello_answered_at_accept", "counter",
+           "Hellos answered as soon as accepted: all of the Hello had arrived and its "
+           "backend was running.");
+  w.Sample("hello_answered_at_accept_total", {}, std::to_string(hellos_answered_at_accept_));
+
+  // Connection handoff.
   w.Family("handoff_attempts", "counter", "Client connections offered to their backend.");
   w.Sample("handoff_attempts_total", {}, std::to_string(handoff.attempts));
   w.Family("handoff_completions", "counter", "Handoffs the backend confirmed.");

@@ -30,6 +30,8 @@ class BrokerMetrics {
   void CountHello(const std::string& service, const std::string& version,
                   const std::string& outcome);
   void ObserveHelloSeconds(const std::string& service, double seconds);
+  // A Hello answered on the accept loop's turn (BrokerServer::ServeNow).
+  void CountHelloAnsweredAtAccept() { ++hellos_answered_at_accept_; }
   // outcome: "spawned", "failed" or "budget_exhausted".
   void CountSpawnAttempt(const std::string& service, const std::string& version,
                          const std::string& outcome);
@@ -56,6 +58,7 @@ class BrokerMetrics {
   std::map<Labels3, std::uint64_t, std::less<>> hellos_;
   std::map<std::string, Histogram> hello_seconds_;
   std::map<Labels3, std::uint64_t> spawn_attempts_;
+  std::uint64_t hellos_answered_at_accept_ = 0;
 };
 
 }  // namespace rp::broker

@@ -40,13 +40,13 @@ Refusal RefusalFor(const FrameError& error) {
   }
 }
 
-pb::Frame ReplyFrame(const pb::Frame& request, const pb::HelloReply& reply) {
+}  // namespace
+
+pb::Frame BrokerServer::ReplyFrame(const pb::Frame& request, const pb::HelloReply& reply) {
   pb::Frame frame = transport::MakeResponseTo(request, transport::SerializeDeterministic(reply));
   frame.set_payload_protocol(transport::kControlPayloadProtocol);
   return frame;
 }
-
-}  // namespace
 
 BrokerServer::BrokerServer(asio::io_context& io, BrokerConfig config)
     : io_(io),
@@ -215,7 +215,9 @@ asio::awaitable<void> BrokerServer::AcceptLoop() {
       Log().info("fd pressure cleared on {}", config_.endpoint);
     }
     reserve_.Reacquire();
-    asio::co_spawn(io_, Serve(std::move(*accepted), config_.hello_timeout), asio::detached);
+    if (auto later = ServeNow(std::move(*accepted))) {
+      asio::co_spawn(io_, Serve(std::move(*later), config_.hello_timeout), asio::detached);
+    }
   }
 }
 
@@ -255,7 +257,8 @@ std::optional<pb::Frame> BrokerServer::AnswerAdmin(const pb::Frame& request) {
 }
 
 asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connection,
-                                          std::chrono::milliseconds deadline_after) {
+                                          std::chrono::milliseconds deadline_after,
+                                          std::optional<AdmittedHello> admitted) {
   platform::LocalStream& stream = connection.stream;
   const platform::PeerIdentity& peer = connection.peer;
   if (!peer.same_user) {
@@ -287,8 +290,15 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
   std::string service, version;
   std::optional<HandoffPlan> handoff;
   pb::Frame request;
-  auto body = co_await transport::ReadFrameBody(stream, transport::kMaxHelloBytes);
-  if (!body) {
+  std::optional<HelloRouter::Routed> routed;  // a Hello the router answered
+  transport::FrameResult<std::vector<std::uint8_t>> body = std::vector<std::uint8_t>();
+  if (!admitted) body = co_await transport::ReadFrameBody(stream, transport::kMaxHelloBytes);
+  if (admitted) {
+    request = std::move(admitted->request);
+    ++hellos_routing_;
+    routed = co_await router_.Continue(std::move(admitted->admitted), fd_pressure_);
+    --hellos_routing_;
+  } else if (!body) {
     hello_reply = MakeRefusedReply(RefusalFor(body.error()));
     reply = ReplyFrame(pb::Frame(), *hello_reply);
     // A peer that left without sending a byte (a liveness probe) sent no Hello.
@@ -309,13 +319,15 @@ asio::awaitable<void> BrokerServer::Serve(platform::AcceptedConnection connectio
     reply = ReplyFrame(request, *hello_reply);
   } else {
     ++hellos_routing_;
-    auto routed = co_await router_.Route(request, peer, fd_pressure_);
+    routed = co_await router_.Route(request, peer, fd_pressure_);
     --hellos_routing_;
-    reply = ReplyFrame(request, routed.reply);
-    handoff = std::move(routed.handoff);
-    hello_reply = std::move(routed.reply);
-    service = std::move(routed.service);
-    version = std::move(routed.version);
+  }
+  if (routed) {
+    reply = ReplyFrame(request, routed->reply);
+    handoff = std::move(routed->handoff);
+    hello_reply = std::move(routed->reply);
+    service = std::move(routed->service);
+    version = std::move(routed->version);
   }
 
   if (reply) {

@@ -51,9 +51,35 @@ class BrokerServer {
 
  private:
   boost::asio::awaitable<void> AcceptLoop();
-  // `deadline` bounds reading the request and writing the reply.
+  // A Hello HelloRouter::RouteNow admitted, with the frame it came in.
+  struct AdmittedHello {
+    pb::Frame request;
+    HelloRouter::Admitted admitted;
+  };
+  // `deadline` bounds reading the request and writing the reply. With
+  // `admitted`, the request was read and admitted already (ServeNow): the
+  // router continues with it.
   boost::asio::awaitable<void> Serve(platform::AcceptedConnection connection,
-                                     std::chrono::milliseconds deadline);
+                                     std::chrono::milliseconds deadline,
+                                     std::optional<AdmittedHello> admitted = std::nullopt);
+  // The accept loop's first try (serve_now.cc): when the whole Hello is
+  // already there and its backend runs, routes it and writes the reply (or
+  // hands the connection over) on the spot, without a coroutine of its
+  // own. Returns the connection, with whatever it read put back, when
+  // Serve must take it from the start; a Hello that needs a launch goes to
+  // Serve as admitted.
+  std::optional<platform::AcceptedConnection> ServeNow(platform::AcceptedConnection connection);
+  // ServeNow's endings when the socket cannot take the reply at once, and
+  // for a handoff: they finish the reply and count the Hello.
+  boost::asio::awaitable<void> FinishReply(platform::LocalStream stream,
+                                           std::vector<std::uint8_t> framed, std::size_t written,
+                                           HelloRouter::Routed routed,
+                                           std::chrono::steady_clock::time_point accepted);
+  boost::asio::awaitable<void> HandOver(platform::LocalStream stream,
+                                        std::vector<std::uint8_t> framed,
+                                        HelloRouter::Routed routed,
+                                        std::chrono::steady_clock::time_point accepted);
+  static pb::Frame ReplyFrame(const pb::Frame& request, const pb::HelloReply& reply);
   // A connection accepted with the reserve descriptor under fd pressure:
   // served with a short deadline, then the reserve is taken back.
   boost::asio::awaitable<void> ServeUnderPressure(platform::AcceptedConnection connection);

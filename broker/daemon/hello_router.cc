@@ -39,61 +39,90 @@ HelloRouter::Routed Refused(pb::HelloReply reply) {
 asio::awaitable<HelloRouter::Routed> HelloRouter::Route(const pb::Frame& frame,
                                                         const platform::PeerIdentity& peer,
                                                         bool fd_pressure) {
+  auto now = RouteNow(frame, peer, fd_pressure);
+  if (auto* routed = std::get_if<Routed>(&now)) co_return std::move(*routed);
+  co_return co_await Continue(std::get<Admitted>(std::move(now)), fd_pressure);
+}
+
+std::variant<HelloRouter::Routed, HelloRouter::Admitted> HelloRouter::RouteNow(
+    const pb::Frame& frame, const platform::PeerIdentity& peer, bool fd_pressure) {
   pb::Hello hello;
-  if (auto refusal = DecodeHelloFrame(frame, &hello)) co_return Refused(Refuse(*refusal, nullptr));
-  Routed routed = co_await RouteDecoded(frame, hello, peer, fd_pressure);
+  if (auto refusal = DecodeHelloFrame(frame, &hello)) return Refused(Refuse(*refusal, nullptr));
+  auto admitted = Admit(frame, hello, peer);
+  Routed routed;
+  if (auto* request = std::get_if<LaunchRequest>(&admitted)) {
+    auto backend = supervisor_.FindRunning(*request);
+    if (!backend) return Admitted{std::move(hello), std::move(*request)};
+    routed = Negotiate(hello, *request->definition, *backend, fd_pressure);
+  } else {
+    routed = Refused(std::get<pb::HelloReply>(std::move(admitted)));
+  }
   routed.service = hello.service_name();
   routed.version = hello.wanted_version();
+  return routed;
+}
+
+asio::awaitable<HelloRouter::Routed> HelloRouter::Continue(Admitted admitted, bool fd_pressure) {
+  const auto definition = admitted.request.definition;
+  auto outcome = co_await supervisor_.Acquire(std::move(admitted.request));
+  Routed routed;
+  if (auto* refusal = std::get_if<Refusal>(&outcome)) {
+    routed = Refused(Refuse(*refusal, &admitted.hello));
+  } else {
+    const auto& backend = std::get<std::shared_ptr<const BackendInfo>>(outcome);
+    routed = Negotiate(admitted.hello, *definition, *backend, fd_pressure);
+  }
+  routed.service = admitted.hello.service_name();
+  routed.version = admitted.hello.wanted_version();
   co_return routed;
 }
 
-asio::awaitable<HelloRouter::Routed> HelloRouter::RouteDecoded(const pb::Frame& frame,
-                                                               const pb::Hello& hello,
-                                                               const platform::PeerIdentity& peer,
-                                                               bool fd_pressure) {
-  if (auto refusal = ValidateHelloShape(hello, peer.pid)) {
-    co_return Refused(Refuse(*refusal, &hello));
-  }
+std::variant<pb::HelloReply, LaunchRequest> HelloRouter::Admit(const pb::Frame& frame,
+                                                              const pb::Hello& hello,
+                                                              const platform::PeerIdentity& peer) {
+  if (auto refusal = ValidateHelloShape(hello, peer.pid)) return Refuse(*refusal, &hello);
   if (auto retry = rate_limiter_.Admit(peer.pid, std::chrono::steady_clock::now())) {
-    co_return Refused(Refuse(refusals::HelloRateLimited(*retry), &hello));
+    return Refuse(refusals::HelloRateLimited(*retry), &hello);
   }
   auto loaded = store_.Load(hello.service_name());
   if (auto* error = std::get_if<ServiceDefinitionError>(&loaded)) {
-    co_return Refused(Refuse(error->not_found ? refusals::ServiceDefinitionNotFound()
-                                              : refusals::ServiceDefinitionUnloadable(error->text),
-                             &hello));
+    return Refuse(error->not_found ? refusals::ServiceDefinitionNotFound()
+                                   : refusals::ServiceDefinitionUnloadable(error->text),
+                  &hello);
   }
-  const pb::ServiceDefinition& definition =
-      *std::get<ServiceDefinitionStore::SharedDefinition>(loaded);
-  if (auto refusal = CheckVersionPolicy(hello.wanted_version(), definition)) {
-    co_return Refused(Refuse(*refusal, &hello));
+  auto definition = std::get<ServiceDefinitionStore::SharedDefinition>(std::move(loaded));
+  if (auto refusal = CheckVersionPolicy(hello.wanted_version(), *definition)) {
+    return Refuse(*refusal, &hello);
   }
-  LaunchRequest request{std::get<ServiceDefinitionStore::SharedDefinition>(loaded),
-                        hello.wanted_version(), InstanceId(definition),
-                        frame.traceparent(), frame.tracestate(), /*stamps_refreshed=*/true};
-  auto outcome = co_await supervisor_.Acquire(std::move(request));
-  if (auto* refusal = std::get_if<Refusal>(&outcome)) co_return Refused(Refuse(*refusal, &hello));
-  const auto& backend = std::get<std::shared_ptr<const BackendInfo>>(outcome);
+  std::string instance = InstanceId(*definition);
+  return LaunchRequest{std::move(definition), hello.wanted_version(), std::move(instance),
+                       frame.traceparent(), frame.tracestate(), /*stamps_refreshed=*/true};
+}
 
-  pb::HelloReply reply;
-  pb::Negotiated* negotiated = reply.mutable_negotiated();
+HelloRouter::Routed HelloRouter::Negotiate(const pb::Hello& hello,
+                                           const pb::ServiceDefinition& definition,
+                                           const BackendInfo& backend, bool fd_pressure) {
+  Routed routed;
+  pb::Negotiated* negotiated = routed.reply.mutable_negotiated();
   negotiated->set_negotiated_protocol(transport::kProtocolVersion);
-  negotiated->set_daemon_version(backend->version);
-  negotiated->set_backend_pipe(backend->backend_pipe);
+  negotiated->set_daemon_version(backend.version);
+  negotiated->set_backend_pipe(backend.backend_pipe);
   negotiated->set_keepalive_interval_secs(NegotiatedKeepalive(hello));
   const std::uint64_t connection_id = next_connection_id_++;
   negotiated->set_connection_id(connection_id);
   const auto& labels = definition.labels();
   auto handoff_label = labels.find("handoff.enabled");
   bool service_enabled = handoff_label == labels.end() || handoff_label->second != "false";
-  auto plan = handoff_.Prepare((hello.client_capabilities() & transport::kCapHandlePassing) != 0,
-                               service_enabled, fd_pressure, *backend, connection_id);
-  if (plan) {
+  const bool client_capable = (hello.client_capabilities() & transport::kCapHandlePassing) != 0;
+  routed.handoff =
+      handoff_.Prepare(client_capable, service_enabled, fd_pressure, backend, connection_id);
+  if (routed.handoff) {
     negotiated->set_server_capabilities(transport::kCapHandlePassing);
-    negotiated->set_handle_passed_token(std::string(plan->token.begin(), plan->token.end()));
+    negotiated->set_handle_passed_token(
+        std::string(routed.handoff->token.begin(), routed.handoff->token.end()));
   }
   ++stats_.negotiated;
-  co_return Routed{std::move(reply), std::move(plan), {}, {}};
+  return routed;
 }
 
 }  // namespace rp::broker

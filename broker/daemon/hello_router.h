@@ -3,6 +3,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -46,6 +49,18 @@ class HelloRouter {
   boost::asio::awaitable<Routed> Route(const pb::Frame& frame, const platform::PeerIdentity& peer,
                                        bool fd_pressure);
 
+  // A Hello that passed every check and needs a backend that is not running
+  // yet (a launch, or one in flight): Continue() waits for it.
+  struct Admitted {
+    pb::Hello hello;
+    LaunchRequest request;
+  };
+  // Route() up to the point where it would wait: the answer, when no
+  // backend has to start first (the usual case), else the admitted Hello.
+  std::variant<Routed, Admitted> RouteNow(const pb::Frame& frame,
+                                          const platform::PeerIdentity& peer, bool fd_pressure);
+  boost::asio::awaitable<Routed> Continue(Admitted admitted, bool fd_pressure);
+
   const HelloStats& stats() const { return stats_; }
   // Told whenever a service definition is read from disk: first time, or
   // changed since.
@@ -54,9 +69,12 @@ class HelloRouter {
   }
 
  private:
-  boost::asio::awaitable<Routed> RouteDecoded(const pb::Frame& frame, const pb::Hello& hello,
-                                              const platform::PeerIdentity& peer,
-                                              bool fd_pressure);
+  // The checks before a backend is needed: a refusal, or what to acquire.
+  std::variant<pb::HelloReply, LaunchRequest> Admit(const pb::Frame& frame, const pb::Hello& hello,
+                                                    const platform::PeerIdentity& peer);
+  // Negotiated for `hello` on `backend`, with a handoff plan when allowed.
+  Routed Negotiate(const pb::Hello& hello, const pb::ServiceDefinition& definition,
+                   const BackendInfo& backend, bool fd_pressure);
   pb::HelloReply Refuse(const Refusal& refusal, const pb::Hello* hello);
 
   const BrokerConfig& config_;

@@ -40,6 +40,10 @@ class PrefixedStream final : public LocalStream::Impl {
   }
   void Cancel() noexcept override { inner_->Cancel(); }
   void Close() noexcept override { inner_->Close(); }
+  // Once our bytes are read the stream is its inner one again.
+  NativeHandle native_handle() noexcept override {
+    return Pending() == 0 ? inner_->native_handle() : PlatformHandle::InvalidValue();
+  }
   // Bytes we still hold would not travel with the handle.
   bool is_transferable() const noexcept override {
     return Pending() == 0 && inner_->is_transferable();

@@ -164,6 +164,15 @@ std::optional<pb::AdminReply> BrokerUnderTest::AdminRequest(const pb::AdminReque
   return reply;
 }
 
+std::uint64_t BrokerUnderTest::MetricSample(const std::string& sample) {
+  auto metrics = Admin(pb::ADMIN_VERB_METRICS);
+  if (!metrics) return 0;
+  const std::string& body = metrics->body();
+  const auto at = body.find("\n" + sample + " ");
+  if (at == std::string::npos) return 0;
+  return std::stoull(body.substr(at + sample.size() + 2));
+}
+
 std::uint32_t BrokerUnderTest::BackendPid() {
   auto status = Admin(pb::ADMIN_VERB_STATUS, true);
   if (!status) return 0;

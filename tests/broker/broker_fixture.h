@@ -67,6 +67,9 @@ class BrokerUnderTest {
   std::optional<pb::HelloReply> SendHello(const pb::Hello& hello);
   std::optional<pb::AdminReply> Admin(pb::AdminVerb verb, bool json = false);
   std::optional<pb::AdminReply> AdminRequest(const pb::AdminRequest& request);
+  // The value of the metrics sample named exactly `sample` (with its
+  // labels, if any), 0 when the broker does not report it.
+  std::uint64_t MetricSample(const std::string& sample);
   // Pid of the first backend in `status --json`, 0 when there is none.
   std::uint32_t BackendPid();
   // The broker's captured stderr so far.

@@ -230,16 +230,6 @@ bool WaitForLog(BrokerUnderTest& broker, const std::string& text) {
   return broker.Log().find(text) != std::string::npos;
 }
 
-// The value of an unlabelled counter sample in the broker's metrics.
-std::uint64_t Counter(BrokerUnderTest& broker, const std::string& sample) {
-  auto metrics = broker.Admin(pb::ADMIN_VERB_METRICS);
-  if (!metrics) return 0;
-  const std::string& body = metrics->body();
-  const auto at = body.find("\n" + sample + " ");
-  if (at == std::string::npos) return 0;
-  return std::stoull(body.substr(at + sample.size() + 2));
-}
-
 TEST(Handoff, AnswersTheBackendBatchesAreEachCountedAsCompleted) {
   BrokerUnderTest broker;
   broker.Start();
@@ -272,10 +262,10 @@ TEST(Handoff, AnswersTheBackendBatchesAreEachCountedAsCompleted) {
   std::uint64_t completions = 0;
   for (int i = 0; i < 200 && completions < kClients + 1; ++i) {
     asio::steady_timer(broker.io(), 10ms).wait();  // answers go out about 1 ms after the offer
-    completions = Counter(broker, "running_process_broker_v1_handoff_completions_total");
+    completions = broker.MetricSample("running_process_broker_v1_handoff_completions_total");
   }
   EXPECT_EQ(completions, kClients + 1u);
-  EXPECT_EQ(Counter(broker, "running_process_broker_v1_handoff_attempts_total"), kClients + 1u);
+  EXPECT_EQ(broker.MetricSample("running_process_broker_v1_handoff_attempts_total"), kClients + 1u);
   EXPECT_EQ(broker.Shutdown(), 0);
 }
 

@@ -51,6 +51,29 @@ asio::awaitable<FrameResult<std::vector<std::uint8_t>>> ReadFrameBody(
   co_return body;
 }
 
+FrameReadNow TryReadFrameNow(platform::LocalStream& stream, std::uint32_t cap) {
+  FrameReadNow read;
+  read.consumed.resize(kFrameHeaderBytes);
+  // Reads into consumed[have, want); false once nothing more is there.
+  std::size_t have = 0;
+  auto fill = [&](std::size_t want) {
+    while (have < want) {
+      auto got = stream.TryReadSome(asio::buffer(read.consumed.data() + have, want - have));
+      if (!got || *got == 0) return false;
+      have += *got;
+    }
+    return true;
+  };
+  const bool header = fill(kFrameHeaderBytes);
+  const std::uint32_t length = header ? LittleEndianU32(read.consumed.data() + 1) : 0;
+  if (header && read.consumed[0] == kFramingVersion && length <= cap) {
+    read.consumed.resize(kFrameHeaderBytes + length);
+    read.complete = fill(read.consumed.size());
+  }
+  read.consumed.resize(have);
+  return read;
+}
+
 asio::awaitable<FrameResult<pb::Frame>> ReadFrame(platform::LocalStream& stream,
                                                   std::uint32_t cap) {
   auto body = co_await ReadFrameBody(stream, cap);

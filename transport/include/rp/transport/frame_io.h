@@ -23,6 +23,22 @@ namespace rp::transport {
 boost::asio::awaitable<FrameResult<std::vector<std::uint8_t>>> ReadFrameBody(
     platform::LocalStream& stream, std::uint32_t cap = kMaxFrameBytes);
 
+// One frame taken off `stream` without waiting (TryReadSome): `complete`
+// when all of it was already there; otherwise `consumed` holds whatever
+// part had arrived (perhaps nothing), for a caller that puts it back
+// (PrependReadBytes) and reads on with ReadFrameBody, which then also
+// reports any error or EOF met here. `consumed` is header and body; like
+// ReadFrameBody it never reads past the frame, and a header that announces
+// more than `cap` or a wrong framing byte ends the attempt (incomplete).
+struct FrameReadNow {
+  bool complete = false;
+  std::vector<std::uint8_t> consumed;
+  std::span<const std::uint8_t> body() const {
+    return std::span(consumed).subspan(complete ? kFrameHeaderBytes : consumed.size());
+  }
+};
+FrameReadNow TryReadFrameNow(platform::LocalStream& stream, std::uint32_t cap);
+
 // Reads and decodes one Frame (kDecode when the body is not a Frame).
 boost::asio::awaitable<FrameResult<pb::Frame>> ReadFrame(platform::LocalStream& stream,
                                                         std::uint32_t cap = kMaxFrameBytes);
