@@ -57,7 +57,16 @@ bool TokensEqual(const HandoffToken& a, const HandoffToken& b) {
 }
 
 void HandoffTokenStore::Prune(SteadyTime now) {
-  std::erase_if(pending_, [now](const auto& entry) { return entry.second.expires <= now; });
+  // Correlation ids grow with time and every token lives ttl_, so the
+  // oldest tokens are first: pruning stops at the first live one instead
+  // of reading every token per Hello. Should ids ever come out of order,
+  // a full pass before refusing for lack of room still frees every slot.
+  while (!pending_.empty() && pending_.begin()->second.expires <= now) {
+    pending_.erase(pending_.begin());
+  }
+  if (pending_.size() >= max_pending_) {
+    std::erase_if(pending_, [now](const auto& entry) { return entry.second.expires <= now; });
+  }
 }
 
 bool HandoffTokenStore::NextRandomToken(HandoffToken& token) {

@@ -129,8 +129,13 @@ ServiceDefinitionStore::Load(
   }
   if (dir_error) return Failure("service-definition I/O failed: " + dir_error.message());
 
+  // One buffer for both candidates' paths: this runs for every Hello.
+  std::string path = JoinPath(directory_, service_name);
+  const std::size_t stem = path.size();
+  path.reserve(stem + 16);
   for (const char* suffix : {".servicedef.v2", ".servicedef"}) {
-    const std::string path = JoinPath(directory_, service_name + suffix);
+    path.resize(stem);
+    path += suffix;
     auto stamped = StampCandidate(*stamps_, path);
     if (std::holds_alternative<std::monostate>(stamped)) continue;
     if (auto* error = std::get_if<ServiceDefinitionError>(&stamped)) return *error;

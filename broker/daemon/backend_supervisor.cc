@@ -72,27 +72,28 @@ asio::awaitable<void> WaitSignal(asio::steady_timer& timer, std::chrono::millise
 
 }  // namespace
 
-std::string ExecutableHash(const std::string& path, platform::StampCache& stamps) {
+const std::string& ExecutableHash(const std::string& path, platform::StampCache& stamps) {
   struct Memo {
     platform::FileStamp stamp;
     std::string hash;
   };
   static std::map<std::string, Memo> memo;  // the broker is single-threaded
+  static const std::string kNone;
   auto stamp = stamps.Stamp(path, /*follow_symlinks=*/true);
-  if (!stamp) return "";
+  if (!stamp) return kNone;
   if (auto it = memo.find(path); it != memo.end() && it->second.stamp == *stamp) {
     return it->second.hash;
   }
   std::ifstream in(path, std::ios::binary);
   std::ostringstream bytes;
   bytes << in.rdbuf();
-  if (!in) return "";
+  if (!in) return kNone;
   std::string contents = bytes.str();
   auto digest = transport::Blake3(
       std::span(reinterpret_cast<const std::uint8_t*>(contents.data()), contents.size()));
-  std::string hash = transport::ToLowerHex(digest);
-  memo[path] = Memo{*stamp, hash};
-  return hash;
+  Memo& entry = memo[path];
+  entry = Memo{*stamp, transport::ToLowerHex(digest)};
+  return entry.hash;
 }
 
 BackendSupervisor::BackendSupervisor(asio::any_io_executor executor, const BrokerConfig& config)
@@ -106,17 +107,27 @@ BackendSupervisor::~BackendSupervisor() = default;
 namespace {
 
 // The registry key: one backend per instance, service, version and build.
+void BuildRegistryKey(const LaunchRequest& request, const std::string& exe_hash,
+                      std::string& key) {
+  key.clear();
+  key.append(request.instance).append("|").append(request.definition->service_name());
+  key.append("|").append(request.version).append("|").append(exe_hash);
+}
+
 std::string RegistryKey(const LaunchRequest& request, const std::string& exe_hash) {
-  return request.instance + "|" + request.definition->service_name() + "|" + request.version +
-         "|" + exe_hash;
+  std::string key;
+  BuildRegistryKey(request, exe_hash, key);
+  return key;
 }
 
 }  // namespace
 
 std::shared_ptr<const BackendInfo> BackendSupervisor::FindRunning(const LaunchRequest& request) {
   if (!request.stamps_refreshed) stamps_->Refresh();
-  auto it = running_.find(
-      RegistryKey(request, ExecutableHash(request.definition->binary_path(), *stamps_)));
+  // Every Hello asks: the key is built in a buffer kept for it.
+  BuildRegistryKey(request, ExecutableHash(request.definition->binary_path(), *stamps_),
+                   lookup_key_);
+  auto it = running_.find(lookup_key_);
   if (it == running_.end() || it->second->exited) return nullptr;
   return it->second->info;
 }

@@ -156,6 +156,7 @@ class BackendSupervisor {
   const BrokerConfig& config_;
   SpawnBudget budget_;
   std::map<std::string, std::shared_ptr<Running>> running_;
+  std::string lookup_key_;  // FindRunning's key, built in place for every Hello
   std::map<std::string, std::shared_ptr<Pending>> pending_;
   std::vector<std::shared_ptr<Running>> all_;  // every child not yet reaped
   std::uint64_t spawn_attempts_ = 0;
@@ -170,6 +171,6 @@ class BackendSupervisor {
 // Lowercase hex BLAKE3 of a file's contents, memoised on the file's stamp
 // from `stamps` (refreshed by the caller for this request); "" when it
 // cannot be read.
-std::string ExecutableHash(const std::string& path, platform::StampCache& stamps);
+const std::string& ExecutableHash(const std::string& path, platform::StampCache& stamps);
 
 }  // namespace rp::broker

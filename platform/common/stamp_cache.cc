@@ -9,13 +9,15 @@ namespace rp::platform {
 
 struct StampCache::Impl {
   std::unique_ptr<DirectoryWatch> watch = DirectoryWatch::Create();
-  std::unordered_map<std::string, boost::system::result<FileStamp>> stamps;  // flag + path
+  // By path, one map per follow_symlinks: a lookup builds no key.
+  std::unordered_map<std::string, boost::system::result<FileStamp>> stamps[2];
   std::unordered_map<std::string, boost::system::error_code> private_dirs;
   std::uint64_t hits = 0;
 
   void Refresh() {
     if (watch && watch->TakeChanges()) {
-      stamps.clear();
+      stamps[0].clear();
+      stamps[1].clear();
       private_dirs.clear();
     }
   }
@@ -30,15 +32,15 @@ void StampCache::Refresh() { impl_->Refresh(); }
 
 boost::system::result<FileStamp> StampCache::Stamp(const std::string& path, bool follow_symlinks) {
   if (!impl_->watch) return StampFile(path, follow_symlinks);
-  std::string key = (follow_symlinks ? "F" : "L") + path;
-  if (auto it = impl_->stamps.find(key); it != impl_->stamps.end()) {
+  auto& stamps = impl_->stamps[follow_symlinks ? 1 : 0];
+  if (auto it = stamps.find(path); it != stamps.end()) {
     ++impl_->hits;
     return it->second;
   }
   // Watch first, then stat: a change in between is reported, not missed.
   const bool covered = impl_->watch->Cover(path, follow_symlinks);
   auto stamp = StampFile(path, follow_symlinks);
-  if (covered) impl_->stamps.emplace(std::move(key), stamp);
+  if (covered) stamps.emplace(path, stamp);
   return stamp;
 }
 

@@ -166,6 +166,22 @@ TEST(HandoffTokens, SingleUseBoundedAndExpiring) {
   EXPECT_TRUE(store.Issue(4, t0 + 31s)) << "expired entries make room";
 }
 
+TEST(HandoffTokens, ExpiredTokensMakeRoomInOrderOrNot) {
+  const SteadyTime t0{};
+  HandoffTokenStore store(2, 30s);
+  ASSERT_TRUE(store.Issue(1, t0));
+  ASSERT_TRUE(store.Issue(2, t0 + 1s));
+  ASSERT_TRUE(store.Issue(3, t0 + 30500ms)) << "1 expired and made room";
+  EXPECT_EQ(store.pending(), 2u);
+  // Ids out of order (the broker's never are): the first by id is not the
+  // oldest, and the expired one still makes room.
+  HandoffTokenStore mixed(2, 30s);
+  ASSERT_TRUE(mixed.Issue(5, t0));
+  ASSERT_TRUE(mixed.Issue(1, t0 + 10s));
+  EXPECT_TRUE(mixed.Issue(7, t0 + 35s)) << "5 expired, though 1 comes first";
+  EXPECT_EQ(mixed.pending(), 2u);
+}
+
 TEST(HandoffPolicyTest, SkipsInReferenceOrderAndLimitsFailures) {
   const SteadyTime t0{};
   HandoffPolicy policy(8, 30s);
