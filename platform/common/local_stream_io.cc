@@ -32,7 +32,9 @@ asio::awaitable<boost::system::result<std::size_t>> LocalStream::ReadSome(
   // Bytes already here are taken without a trip through the event loop,
   // kMaxEagerReads times in a row; then one read goes through the loop so
   // a peer that never lets the buffer run dry cannot starve the others.
-  if (eager_reads_ < kMaxEagerReads) {
+  // Not right after the caller's own TryReadSome found nothing: the
+  // asynchronous read tries once before it waits anyway.
+  if (eager_reads_ < kMaxEagerReads && !drained_) {
     auto n = impl_->TryReadSome(buffer);
     if (n || n.error() != asio::error::would_block) {
       ++eager_reads_;
@@ -40,6 +42,7 @@ asio::awaitable<boost::system::result<std::size_t>> LocalStream::ReadSome(
     }
   }
   eager_reads_ = 0;
+  drained_ = false;
   co_return co_await impl_->ReadSome(buffer);
 }
 
@@ -51,7 +54,9 @@ asio::awaitable<boost::system::result<std::size_t>> LocalStream::WriteSome(
 
 boost::system::result<std::size_t> LocalStream::TryReadSome(asio::mutable_buffer buffer) noexcept {
   if (!impl_) return error_code(asio::error::bad_descriptor);
-  return impl_->TryReadSome(buffer);
+  auto n = impl_->TryReadSome(buffer);
+  drained_ = !n && n.error() == asio::error::would_block;
+  return n;
 }
 
 boost::system::result<std::size_t> LocalStream::TryWriteSome(asio::const_buffer buffer) noexcept {

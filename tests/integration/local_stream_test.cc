@@ -116,6 +116,39 @@ TEST(LocalStream, TryReadAndTryWriteMoveOnlyWhatIsThereWithoutWaiting) {
   EXPECT_NE(broken.error(), asio::error::would_block);
 }
 
+// After a TryReadSome that found nothing, ReadSome does not try again at
+// once (its asynchronous read does, before waiting). Bytes that came in
+// between are read: on a stream not waited on before, and on one whose
+// readiness the event loop saw and passed over while nobody was reading.
+TEST(LocalStream, ReadSomeAfterAnEmptyTryReadGetsTheBytesThatCameMeanwhile) {
+  test::TempDir dir;
+  asio::io_context io;
+  auto listener = LocalListener::Bind(io.get_executor(), test::UniqueEndpointAddress(dir, "drain"));
+  ASSERT_TRUE(listener) << listener.error().message();
+  auto pair = RunAsync(io, ConnectPair(*listener));
+  LocalStream& server = pair.server.stream;
+  auto read_one = [&]() -> asio::awaitable<std::string> {
+    char byte = 0;
+    auto n = co_await server.ReadSome(asio::buffer(&byte, 1));
+    co_return n ? std::string(1, byte) : "error: " + n.error().message();
+  };
+  char scratch;
+  EXPECT_EQ(server.TryReadSome(asio::buffer(&scratch, 1)).error(), asio::error::would_block);
+  ASSERT_FALSE(RunAsync(io, WriteAll(pair.client, asio::buffer("a", 1))));
+  EXPECT_EQ(RunAsync(io, read_one(), 5s), "a") << "never waited on before";
+
+  // Waited on once (registered), then found empty again; the next byte's
+  // readiness reaches the event loop before anyone reads.
+  EXPECT_EQ(server.TryReadSome(asio::buffer(&scratch, 1)).error(), asio::error::would_block);
+  ASSERT_FALSE(RunAsync(io, WriteAll(pair.client, asio::buffer("b", 1))));
+  RunAsync(io, [&]() -> asio::awaitable<bool> {
+    asio::steady_timer turn(io, 50ms);
+    co_await turn.async_wait(asio::use_awaitable);
+    co_return true;
+  }());
+  EXPECT_EQ(RunAsync(io, read_one(), 5s), "b") << "readiness seen before the read";
+}
+
 TEST(LocalStream, ReadSomeTakesWaitingBytesAtOnceButStillLetsOthersRun) {
   test::TempDir dir;
   asio::io_context io;

@@ -96,6 +96,7 @@ class LocalStream {
   static constexpr int kMaxEagerReads = 16;
   std::unique_ptr<Impl> impl_;
   int eager_reads_ = 0;
+  bool drained_ = false;  // the last TryReadSome found nothing to read
 };
 
 // A stream whose reads yield `bytes` first, then `stream`'s own: for a
