@@ -34,6 +34,7 @@ constexpr char kNegotiated[] =
     "running_process_broker_v1_hello_total{service=\"echo\",version=\"1.0.0\","
     "outcome=\"negotiated\"}";
 
+#ifndef _WIN32
 std::vector<std::uint8_t> HelloBytes(bool handoff, const std::string& early = {}) {
   pb::Hello hello = MakeTestHello("echo");
   if (handoff) hello.set_client_capabilities(transport::kCapHandlePassing);
@@ -60,6 +61,7 @@ asio::awaitable<std::string> ExpectRoute(platform::LocalStream& stream, bool han
   if (co_await platform::ReadExactly(stream, asio::buffer(back))) co_return "no echo";
   co_return back == early ? "ok" : "echo was " + back;
 }
+#endif
 
 TEST(HelloFastPath, WholeHellosAreAnsweredAtAcceptAndTheRestAsBefore) {
 #ifdef _WIN32
