@@ -1,6 +1,7 @@
 // Copyright the rp authors. SPDX-License-Identifier: Apache-2.0
 // DirectoryWatch on Linux: one inotify instance watching, for each covered
-// path, the directory that holds it (any change to its entries or their
+// path (and, when links are followed, each symlink on the way to the file),
+// the directory that holds it (any change to its entries or their
 // contents) and every ancestor up to / (entries added, removed, renamed,
 // or their attributes changed). Any event at all counts as a change. When a
 // watched directory itself is moved or removed, or the queue overflows,
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <filesystem>
 #include <map>
+#include <system_error>
 
 #include "common/directory_watch.h"
 
@@ -33,23 +35,26 @@ class InotifyWatch final : public DirectoryWatch {
   bool Cover(const std::string& path, bool follow_symlinks) override {
     fs::path target(path);
     if (!target.is_absolute() || !target.has_parent_path()) return false;
-    if (follow_symlinks) {
-      // A symlink's target may be anywhere; only the link itself is watched.
-      struct stat st {};
-      if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) return false;
-    }
     target = target.lexically_normal();
     if (fd_ < 0) {
       fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
       if (fd_ < 0) return false;
     }
-    fs::path dir = target.parent_path();
-    if (!Add(dir, kParentEvents)) return false;
-    while (dir.has_relative_path()) {
-      dir = dir.parent_path();
-      if (!Add(dir, kAncestorEvents)) return false;
+    // Followed, every link on the way is covered (its directory sees it
+    // re-pointed or replaced), then what the last one names; each before it
+    // is read, so a change made meanwhile is reported.
+    for (int hops = 0;; ++hops) {
+      if (!CoverEntry(target)) return false;
+      if (!follow_symlinks) return true;
+      struct stat st {};
+      if (::lstat(target.c_str(), &st) != 0 || !S_ISLNK(st.st_mode)) return true;
+      if (hops == kMaxLinkHops) return false;  // a loop, or deeper than the kernel goes
+      std::error_code ec;
+      fs::path next = fs::read_symlink(target, ec);
+      if (ec) return false;
+      target = (next.is_absolute() ? next : target.parent_path() / next).lexically_normal();
+      if (!target.has_parent_path()) return false;
     }
-    return true;
   }
 
   bool TakeChanges() override {
@@ -72,6 +77,19 @@ class InotifyWatch final : public DirectoryWatch {
   }
 
  private:
+  static constexpr int kMaxLinkHops = 40;  // Linux's own limit (ELOOP)
+
+  // The directory holding `target` and every ancestor up to /.
+  bool CoverEntry(const fs::path& target) {
+    fs::path dir = target.parent_path();
+    if (!Add(dir, kParentEvents)) return false;
+    while (dir.has_relative_path()) {
+      dir = dir.parent_path();
+      if (!Add(dir, kAncestorEvents)) return false;
+    }
+    return true;
+  }
+
   bool Add(const fs::path& dir, std::uint32_t events) {
     const std::string key = dir.string();
     if (auto it = watched_.find(key); it != watched_.end()) {

@@ -62,6 +62,47 @@ TEST(StampCache, AnswersFromMemoryUntilTheFileOrItsDirectoryChanges) {
   ExpectFresh(cache, path, false, "removed");
 }
 
+// A followed symlink (an executable installed through one, say) is cached
+// too, and every change along the way is seen: the file it leads to
+// rewritten, the link re-pointed, a link in the middle of a chain replaced.
+TEST(StampCache, FollowsSymlinksAndSeesEveryChangeOnTheWay) {
+  if (CurrentOs() == OsFlavor::kWindows) GTEST_SKIP() << "symlinks need privileges there";
+  test::TempDir dir;
+  const fs::path root = fs::absolute(dir.path());
+  fs::create_directories(root / "bin");
+  fs::create_directories(root / "store" / "v1");
+  fs::create_directories(root / "store" / "v2");
+  Write((root / "store" / "v1" / "tool").string(), "version one");
+  Write((root / "store" / "v2" / "tool").string(), "version two, longer");
+  fs::create_symlink(root / "store" / "current-v1", root / "bin" / "tool");  // a chain:
+  fs::create_symlink("v1/tool", root / "store" / "current-v1");  // relative second hop
+  const std::string link = (root / "bin" / "tool").string();
+  StampCache cache;
+  auto expect = [&](bool hit, const char* step) {
+    SCOPED_TRACE(step);
+    const auto before = cache.hits();
+    cache.Refresh();
+    auto cached = cache.Stamp(link, /*follow_symlinks=*/true);
+    auto fresh = StampFile(link, /*follow_symlinks=*/true);
+    ASSERT_TRUE(cached && fresh);
+    EXPECT_EQ(*cached, *fresh);
+    EXPECT_EQ(cache.hits() - before, CanWatch() && hit ? 1u : 0u);
+  };
+  expect(false, "first look");
+  expect(true, "unchanged");
+  Write((root / "store" / "v1" / "tool").string(), "version one, rewritten");
+  expect(false, "the file at the end rewritten");
+  expect(true, "unchanged again");
+  fs::remove(root / "store" / "current-v1");
+  fs::create_symlink("v2/tool", root / "store" / "current-v1");
+  expect(false, "the middle link re-pointed");
+  expect(true, "unchanged after that");
+  fs::remove(root / "bin" / "tool");
+  fs::create_symlink(root / "store" / "v1" / "tool", root / "bin" / "tool");
+  expect(false, "the first link re-pointed");
+  expect(true, "unchanged at last");
+}
+
 TEST(StampCache, SeesAnAncestorDirectoryReplaced) {
   test::TempDir dir;
   const fs::path root = fs::absolute(dir.path());
