@@ -146,8 +146,8 @@ std::string BrokerMetrics::Render(const Gauges& gauges, const HandoffStats& hand
 
   // Ours from here on; not in the frozen v1 set.
   w.Family("hello_answered_at_accept", "counter",
-           "Hellos answered as soon as accepted: all of the Hello had arrived and its "
-           "backend was running.");
+           "Hellos answered as soon as accepted: all of the Hello had arrived and "
+           "nothing had to wait (no launch).");
   w.Sample("hello_answered_at_accept_total", {}, std::to_string(hellos_answered_at_accept_));
 
   // Connection handoff.

@@ -30,7 +30,8 @@ class BrokerMetrics {
   void CountHello(const std::string& service, const std::string& version,
                   const std::string& outcome);
   void ObserveHelloSeconds(const std::string& service, double seconds);
-  // A Hello answered on the accept loop's turn (BrokerServer::ServeNow).
+  // A Hello answered (negotiated or refused) on the accept loop's turn
+  // (BrokerServer::ServeNow).
   void CountHelloAnsweredAtAccept() { ++hellos_answered_at_accept_; }
   // outcome: "spawned", "failed" or "budget_exhausted".
   void CountSpawnAttempt(const std::string& service, const std::string& version,

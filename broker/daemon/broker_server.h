@@ -21,9 +21,10 @@ namespace rp::broker {
 
 // BrokerServer is the running daemon: one listener on the broker endpoint
 // (a live broker already there makes Start fail with kAddressInUse; a
-// stale socket is replaced), one accept loop, and one coroutine per
-// connection. Each connection carries one request and one reply, bounded
-// by the Hello deadline from accept; peers of another user are dropped
+// stale socket is replaced) and one accept loop, which answers a Hello that
+// is all there on the spot (ServeNow) and gives any other connection a
+// coroutine of its own (Serve). Each connection carries one request and
+// one reply, bounded by the Hello deadline from accept; peers of another user are dropped
 // before a byte is read. Nothing a peer does (silence, half a frame,
 // garbage, early close) can stop or stall the accept loop. On descriptor
 // exhaustion the broker is demoted: Hellos get ERROR_FD_PRESSURE until
